@@ -1,0 +1,57 @@
+"""Shared test fixtures: roles, users per role, API clients (session and token)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from shopops.accounts import services as account_services
+from shopops.accounts.models import User
+from shopops.accounts.roles import role_group_name, sync_roles
+
+PASSWORD = "Secret-Passw0rd-42"
+
+
+@pytest.fixture
+def roles(db: None) -> dict[str, Any]:
+    return sync_roles()
+
+
+@pytest.fixture
+def make_user(roles: dict[str, Any]) -> Callable[..., User]:
+    counter = {"n": 0}
+
+    def make(role: str | None = None, *, username: str | None = None, shops: list[Any] | None = None, **extra: Any) -> User:
+        counter["n"] += 1
+        user = User.objects.create_user(
+            username=username or f"{role or 'nobody'}{counter['n']}", password=PASSWORD, **extra
+        )
+        if role:
+            user.groups.add(roles[role] if role in roles else None)
+            assert user.groups.filter(name=role_group_name(role)).exists()
+        if shops is not None:
+            user.has_all_shops = False
+            user.save(update_fields=["has_all_shops"])
+            user.shop_scope.set(shops)
+        return User.objects.get(pk=user.pk)  # fresh, so permission caches are empty
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user: Callable[..., User]) -> User:
+    return make_user("admin", username="boss")
+
+
+def token_client(user: User) -> Client:
+    issued = account_services.create_token(user=user, name="test", expires_in_days=1, actor=user)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+
+
+@pytest.fixture
+def api_client_for() -> Callable[[User], Client]:
+    """A client that calls the API with a fresh personal token of `user`."""
+    return token_client

@@ -1,0 +1,117 @@
+"""Roles as data: each role is a group whose permissions follow from area × level (view/change).
+
+docs/roles.md is generated from ROLES (`shopops roles --doc`), and a test keeps it in step.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+
+class Level(StrEnum):
+    VIEW = "view"
+    CHANGE = "change"
+
+
+# area → the models it covers, as (app_label, model); "change" grants add/change/delete too.
+AREAS: dict[str, dict[str, object]] = {
+    "catalog": {"title": "商品", "models": [("catalog", m) for m in ("category", "brand", "product", "productimage", "sku", "codingrule", "channellisting", "listingevent")]},
+    "pricing": {
+        "title": "价格",
+        "models": [("catalog", m) for m in ("pricehistory", "scheduledpricechange", "promoprice", "pricingpolicy")],
+        "change_extra": ["catalog.change_price"],
+    },
+    "channels": {"title": "渠道店铺", "models": [("channels", "shop")]},
+    "users": {"title": "用户与角色", "models": [("accounts", "user"), ("accounts", "apitoken"), ("auth", "group")]},
+    "audit": {"title": "审计记录", "models": [("core", "auditentry")]},
+}
+
+# Extra single permissions (app_label.codename) a role holds beyond its areas.
+EXTRA: dict[str, str] = {
+    "core.view_pii": "查看完整个人信息",
+    "core.reveal_pii": "逐条查看个人信息（留痕）",
+}
+
+ROLES: dict[str, dict[str, object]] = {
+    "admin": {"name": "管理员", "areas": {area: Level.CHANGE for area in AREAS}, "extra": ["core.view_pii", "core.reveal_pii"]},
+    "operations": {
+        "name": "运营",
+        "areas": {"catalog": Level.CHANGE, "pricing": Level.CHANGE, "channels": Level.VIEW, "audit": Level.VIEW},
+        "extra": [],
+    },
+    "customer_service": {
+        "name": "客服",
+        "areas": {"catalog": Level.VIEW, "pricing": Level.VIEW, "channels": Level.VIEW},
+        "extra": ["core.reveal_pii"],
+    },
+    "designer": {"name": "美工", "areas": {"catalog": Level.CHANGE}, "extra": []},
+    "promotion": {"name": "推广", "areas": {"catalog": Level.VIEW, "pricing": Level.CHANGE, "channels": Level.VIEW}, "extra": []},
+    "warehouse": {"name": "仓储", "areas": {"catalog": Level.VIEW}, "extra": []},
+    "finance": {"name": "财务", "areas": {"catalog": Level.VIEW, "pricing": Level.VIEW, "channels": Level.VIEW, "audit": Level.VIEW}, "extra": []},
+}
+
+# Areas whose history must not be edited by anyone: only view permission exists.
+READ_ONLY_MODELS = {("catalog", "pricehistory"), ("catalog", "listingevent"), ("core", "auditentry")}
+
+
+def permissions_for(role: str) -> set[str]:
+    """`app_label.codename` strings the role grants."""
+    spec = ROLES[role]
+    granted: set[str] = set()
+    for area, level in dict(spec["areas"]).items():  # type: ignore[call-overload]
+        for app_label, model in AREAS[area]["models"]:  # type: ignore[attr-defined]
+            granted.add(f"{app_label}.view_{model}")
+            if level == Level.CHANGE and (app_label, model) not in READ_ONLY_MODELS:
+                granted.update(f"{app_label}.{action}_{model}" for action in ("add", "change", "delete"))
+        if level == Level.CHANGE:
+            granted.update(AREAS[area].get("change_extra", []))  # type: ignore[arg-type]
+    granted.update(spec["extra"])  # type: ignore[arg-type]
+    return granted
+
+
+def role_group_name(role: str) -> str:
+    return str(ROLES[role]["name"])
+
+
+@transaction.atomic
+def sync_roles() -> dict[str, Group]:
+    """Create or update one group per role with exactly its permissions. Idempotent."""
+    index = {
+        f"{ct_app}.{codename}": pk
+        for pk, codename, ct_app in Permission.objects.values_list("pk", "codename", "content_type__app_label")
+    }
+    groups: dict[str, Group] = {}
+    for role in ROLES:
+        group, _created = Group.objects.get_or_create(name=role_group_name(role))
+        wanted = permissions_for(role)
+        missing = sorted(perm for perm in wanted if perm not in index)
+        if missing:
+            raise LookupError(f"role {role} names unknown permissions: {missing}")
+        group.permissions.set([index[perm] for perm in wanted])
+        groups[role] = group
+    return groups
+
+
+def matrix_markdown() -> str:
+    """docs/roles.md: role × area × view/change, generated from ROLES."""
+    roles = list(ROLES)
+    lines = [
+        "# Roles and permissions",
+        "",
+        "Generated from `src/shopops/accounts/roles.py` by `shopops roles --doc`; a test fails if it drifts.",
+        "`change` includes view, add, change and delete; history tables (price history, listing events,",
+        "audit) are view-only for everyone. Users may also be limited to some shops (scope).",
+        "",
+        "| area | " + " | ".join(f"{ROLES[r]['name']} {r}" for r in roles) + " |",
+        "|---|" + "---|" * len(roles),
+    ]
+    for area, spec in AREAS.items():
+        cells = [str(dict(ROLES[r]["areas"]).get(area, "—")) for r in roles]  # type: ignore[call-overload]
+        lines.append(f"| {spec['title']} `{area}` | " + " | ".join(cells) + " |")
+    for perm, title in EXTRA.items():
+        cells = ["yes" if perm in ROLES[r]["extra"] else "—" for r in roles]  # type: ignore[operator]
+        lines.append(f"| {title} `{perm}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

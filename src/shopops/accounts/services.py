@@ -1,0 +1,74 @@
+"""Account actions: API tokens (hashed, named, expiring, revocable) and role assignment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from shopops.accounts.models import ApiToken, User
+from shopops.core import audit
+from shopops.core.errors import Conflict, InvalidInput, NotFound
+
+TOKEN_PREFIX = "sk_"
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+def create_token(*, user: User, name: str, expires_in_days: int | None = 90, actor: Any) -> IssuedToken:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("令牌名称不能为空", fields={"name": "必填"})
+    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+        raise InvalidInput("有效期须在 1 到 3650 天之间", fields={"expires_in_days": "须在 1 到 3650 之间"})
+    prefix = secrets.token_hex(4)
+    secret = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    expires_at = timezone.now() + dt.timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        with transaction.atomic():
+            token = ApiToken.objects.create(
+                user=user, name=name, prefix=prefix, key_hash=hash_token(secret), expires_at=expires_at
+            )
+            audit.record(actor=actor, action="api_token.created", instance=token, before={})
+    except IntegrityError:
+        raise Conflict(f"已存在名为“{name}”的令牌", fields={"name": "重复"}) from None
+    return IssuedToken(token=token, secret=secret)
+
+
+def revoke_token(*, token_id: int, user: User, actor: Any) -> ApiToken:
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(pk=token_id, user=user).first()
+        if token is None:
+            raise NotFound("令牌不存在")
+        if token.revoked_at is None:
+            before = audit.snapshot(token)
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit.record(actor=actor, action="api_token.revoked", instance=token, before=before)
+    return token
+
+
+def authenticate_token(secret: str) -> ApiToken | None:
+    """The usable token for this secret, or None. Touches last_used_at at most once a minute."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(secret)).first()
+    if token is None or not token.is_usable or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token

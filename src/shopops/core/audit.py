@@ -1,0 +1,85 @@
+"""Recording audit entries: snapshots of a record before and after, diffed field by field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models.fields.files import FieldFile
+
+from shopops.core.context import current_origin
+from shopops.core.models import AuditEntry
+
+Snapshot = dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, FieldFile):
+        return value.name or ""
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return value
+
+
+def snapshot(instance: models.Model | None) -> Snapshot:
+    """The concrete, auditable field values of a record (foreign keys by id)."""
+    if instance is None:
+        return {}
+    exclude = set(getattr(type(instance), "AUDIT_EXCLUDE", ()))
+    data: Snapshot = {}
+    for field in instance._meta.concrete_fields:
+        if field.name in exclude:
+            continue
+        data[field.attname] = _plain(getattr(instance, field.attname))
+    return data
+
+
+def diff(before: Snapshot, after: Snapshot) -> dict[str, list[Any]]:
+    keys = list(dict.fromkeys([*before.keys(), *after.keys()]))
+    return {key: [before.get(key), after.get(key)] for key in keys if before.get(key) != after.get(key)}
+
+
+def record(
+    *,
+    actor: Any,
+    action: str,
+    instance: models.Model | None = None,
+    before: Snapshot | None = None,
+    after: Snapshot | None = None,
+    changes: dict[str, Any] | None = None,
+    reason: str = "",
+    object_repr: str | None = None,
+) -> AuditEntry:
+    """Append one audit entry. `action` is dotted past tense, e.g. `product.updated`."""
+    origin = current_origin()
+    if changes is None:
+        changes = diff(before or {}, after if after is not None else snapshot(instance))
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return AuditEntry.objects.create(
+        actor=user,
+        actor_name=(user.get_username() if user else str(actor or "system"))[:150],
+        action=action,
+        content_type=ContentType.objects.get_for_model(type(instance)) if instance is not None else None,
+        object_id=str(instance.pk) if instance is not None and instance.pk is not None else "",
+        object_repr=(object_repr if object_repr is not None else str(instance) if instance is not None else "")[:200],
+        changes=_plain(changes),
+        reason=reason[:500],
+        source=origin.source,
+        ip=origin.ip,
+        request_id=origin.request_id or "",
+    )
+
+
+def history(instance: models.Model) -> models.QuerySet[AuditEntry]:
+    return AuditEntry.objects.for_object(instance).select_related("actor")

@@ -1,0 +1,32 @@
+"""Where the current action comes from (admin, api, cli, job) and from which address, for the audit."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Origin:
+    source: str = "system"
+    ip: str | None = None
+    request_id: str | None = None
+
+
+_origin: ContextVar[Origin] = ContextVar("shopops_origin", default=Origin())
+
+
+def current_origin() -> Origin:
+    return _origin.get()
+
+
+@contextlib.contextmanager
+def origin(source: str, ip: str | None = None, request_id: str | None = None) -> Iterator[Origin]:
+    value = Origin(source=source, ip=ip, request_id=request_id)
+    token = _origin.set(value)
+    try:
+        yield value
+    finally:
+        _origin.reset(token)

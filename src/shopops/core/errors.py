@@ -1,0 +1,40 @@
+"""Domain errors: services raise them, one handler turns them into 4xx responses."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A business rule refused the action. `code` is machine-readable, the message is for people."""
+
+    code = "domain_error"
+    status = 400
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+        if code:
+            self.code = code
+
+    def as_body(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "fields": self.fields}
+
+
+class InvalidInput(DomainError):
+    code = "invalid"
+    status = 422
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class PermissionDeniedError(DomainError):
+    code = "permission_denied"
+    status = 403
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409

@@ -1,0 +1,56 @@
+"""Money: Decimal CNY with 2 places, and integer-cent splitting."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from shopops.core.errors import InvalidInput
+
+CENT = Decimal("0.01")
+MONEY_MAX_DIGITS = 14
+MONEY_DECIMAL_PLACES = 2
+
+
+def to_money(value: object, *, field: str = "amount") -> Decimal:
+    """Parse a money value (Decimal, int, str with optional ¥/元/commas); never via float."""
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "").replace("，", "").replace("¥", "").replace("￥", "")
+        text = text.removesuffix("元").strip()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise InvalidInput(f"“{value}”不是有效金额", fields={field: "不是有效金额"}) from None
+    elif isinstance(value, float):
+        amount = Decimal(repr(value))
+    else:
+        raise InvalidInput(f"“{value}”不是有效金额", fields={field: "不是有效金额"})
+    if not amount.is_finite():
+        raise InvalidInput(f"“{value}”不是有效金额", fields={field: "不是有效金额"})
+    quantized = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    if abs(quantized) >= Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES):
+        raise InvalidInput(f"金额 {value} 超出范围", fields={field: "超出范围"})
+    return quantized
+
+
+def split_pro_rata(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """Split `total` over `weights` in whole cents; the last share takes the remainder."""
+    if not weights:
+        return []
+    total_cents = int((total / CENT).to_integral_value(ROUND_HALF_UP))
+    weight_sum = sum(weights, Decimal(0))
+    shares: list[int] = []
+    for weight in weights[:-1]:
+        share = 0 if weight_sum == 0 else int((total_cents * weight / weight_sum).to_integral_value(ROUND_HALF_UP))
+        shares.append(share)
+    shares.append(total_cents - sum(shares))
+    return [Decimal(share) * CENT for share in shares]
+
+
+def format_cny(amount: Decimal | None) -> str:
+    if amount is None:
+        return "-"
+    return f"¥{amount:,.2f}"
