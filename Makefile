@@ -28,3 +28,4 @@ lint: install ## ruff, mypy, import contracts, migrations check
 
 bench: install ## run every benchmark (see bench/README.md)
 	.venv/bin/python -m bench.bench_import_products
+	.venv/bin/python -m bench.bench_reservations

@@ -24,7 +24,9 @@ def roles(db: None) -> dict[str, Any]:
 def make_user(roles: dict[str, Any]) -> Callable[..., User]:
     counter = {"n": 0}
 
-    def make(role: str | None = None, *, username: str | None = None, shops: list[Any] | None = None, **extra: Any) -> User:
+    def make(
+        role: str | None = None, *, username: str | None = None, shops: list[Any] | None = None, **extra: Any
+    ) -> User:
         counter["n"] += 1
         user = User.objects.create_user(
             username=username or f"{role or 'nobody'}{counter['n']}", password=PASSWORD, **extra

@@ -31,6 +31,7 @@ if not SECRET_KEY:
     if not _secret_file.exists():
         import secrets
 
+        _secret_file.touch(mode=0o600)
         _secret_file.write_text(secrets.token_urlsafe(50))
     SECRET_KEY = _secret_file.read_text().strip()
 
@@ -59,12 +60,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",
     "axes",
     "huey.contrib.djhuey",
     "shopops.core",
     "shopops.channels",
     "shopops.accounts",
     "shopops.catalog",
+    "shopops.inventory",
 ]
 
 MIDDLEWARE = [
@@ -102,7 +105,9 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'shopops.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")))}
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")))
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside one writer; IMMEDIATE takes the write lock at BEGIN so two
     # writers queue on busy_timeout instead of failing on lock upgrade.

@@ -39,7 +39,9 @@ class ApiToken(models.Model):
 
     AUDIT_EXCLUDE = ("key_hash",)
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("用户"), on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("用户"), on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(_("名称"), max_length=100)
     prefix = models.CharField(_("前缀"), max_length=12, unique=True)
     key_hash = models.CharField(_("密钥哈希"), max_length=64, unique=True)
@@ -52,7 +54,9 @@ class ApiToken(models.Model):
         verbose_name = _("API 令牌")
         verbose_name_plural = _("API 令牌")
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["user", "name"], name="accounts_token_unique_name_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="accounts_token_unique_name_per_user")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

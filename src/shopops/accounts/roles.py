@@ -18,14 +18,54 @@ class Level(StrEnum):
 
 # area → the models it covers, as (app_label, model); "change" grants add/change/delete too.
 AREAS: dict[str, dict[str, object]] = {
-    "catalog": {"title": "商品", "models": [("catalog", m) for m in ("category", "brand", "product", "productimage", "sku", "codingrule", "channellisting", "listingevent")]},
+    "catalog": {
+        "title": "商品",
+        "models": [
+            ("catalog", m)
+            for m in (
+                "category",
+                "brand",
+                "product",
+                "productimage",
+                "sku",
+                "codingrule",
+                "channellisting",
+                "listingevent",
+            )
+        ],
+    },
     "pricing": {
         "title": "价格",
-        "models": [("catalog", m) for m in ("pricehistory", "scheduledpricechange", "promoprice", "pricingpolicy")],
+        "models": [
+            ("catalog", m) for m in ("pricehistory", "scheduledpricechange", "promoprice", "pricingpolicy")
+        ],
         "change_extra": ["catalog.change_price"],
     },
     "channels": {"title": "渠道店铺", "models": [("channels", "shop")]},
-    "users": {"title": "用户与角色", "models": [("accounts", "user"), ("accounts", "apitoken"), ("auth", "group")]},
+    "users": {
+        "title": "用户与角色",
+        "models": [
+            ("accounts", "user"),
+            ("accounts", "apitoken"),
+            ("auth", "group"),
+            ("inventory", "warehousescopesetting"),
+            ("inventory", "userwarehousescope"),
+        ],
+    },
+    "inventory": {
+        "title": "库存",
+        "models": [
+            ("inventory", m)
+            for m in (
+                "warehouse",
+                "location",
+                "stocklevel",
+                "stockmovement",
+                "reservation",
+                "bundlecomponent",
+            )
+        ],
+    },
     "audit": {"title": "审计记录", "models": [("core", "auditentry")]},
 }
 
@@ -36,25 +76,59 @@ EXTRA: dict[str, str] = {
 }
 
 ROLES: dict[str, dict[str, object]] = {
-    "admin": {"name": "管理员", "areas": {area: Level.CHANGE for area in AREAS}, "extra": ["core.view_pii", "core.reveal_pii"]},
+    "admin": {
+        "name": "管理员",
+        "areas": dict.fromkeys(AREAS, Level.CHANGE),
+        "extra": ["core.view_pii", "core.reveal_pii"],
+    },
     "operations": {
         "name": "运营",
-        "areas": {"catalog": Level.CHANGE, "pricing": Level.CHANGE, "channels": Level.VIEW, "audit": Level.VIEW},
+        "areas": {
+            "catalog": Level.CHANGE,
+            "pricing": Level.CHANGE,
+            "channels": Level.VIEW,
+            "inventory": Level.VIEW,
+            "audit": Level.VIEW,
+        },
         "extra": [],
     },
     "customer_service": {
         "name": "客服",
-        "areas": {"catalog": Level.VIEW, "pricing": Level.VIEW, "channels": Level.VIEW},
+        "areas": {
+            "catalog": Level.VIEW,
+            "pricing": Level.VIEW,
+            "channels": Level.VIEW,
+            "inventory": Level.VIEW,
+        },
         "extra": ["core.reveal_pii"],
     },
     "designer": {"name": "美工", "areas": {"catalog": Level.CHANGE}, "extra": []},
-    "promotion": {"name": "推广", "areas": {"catalog": Level.VIEW, "pricing": Level.CHANGE, "channels": Level.VIEW}, "extra": []},
-    "warehouse": {"name": "仓储", "areas": {"catalog": Level.VIEW}, "extra": []},
-    "finance": {"name": "财务", "areas": {"catalog": Level.VIEW, "pricing": Level.VIEW, "channels": Level.VIEW, "audit": Level.VIEW}, "extra": []},
+    "promotion": {
+        "name": "推广",
+        "areas": {"catalog": Level.VIEW, "pricing": Level.CHANGE, "channels": Level.VIEW},
+        "extra": [],
+    },
+    "warehouse": {"name": "仓储", "areas": {"catalog": Level.VIEW, "inventory": Level.CHANGE}, "extra": []},
+    "finance": {
+        "name": "财务",
+        "areas": {
+            "catalog": Level.VIEW,
+            "pricing": Level.VIEW,
+            "channels": Level.VIEW,
+            "inventory": Level.VIEW,
+            "audit": Level.VIEW,
+        },
+        "extra": [],
+    },
 }
 
 # Areas whose history must not be edited by anyone: only view permission exists.
-READ_ONLY_MODELS = {("catalog", "pricehistory"), ("catalog", "listingevent"), ("core", "auditentry")}
+READ_ONLY_MODELS = {
+    ("catalog", "pricehistory"),
+    ("catalog", "listingevent"),
+    ("core", "auditentry"),
+    ("inventory", "stockmovement"),
+}
 
 
 def permissions_for(role: str) -> set[str]:
@@ -81,7 +155,9 @@ def sync_roles() -> dict[str, Group]:
     """Create or update one group per role with exactly its permissions. Idempotent."""
     index = {
         f"{ct_app}.{codename}": pk
-        for pk, codename, ct_app in Permission.objects.values_list("pk", "codename", "content_type__app_label")
+        for pk, codename, ct_app in Permission.objects.values_list(
+            "pk", "codename", "content_type__app_label"
+        )
     }
     groups: dict[str, Group] = {}
     for role in ROLES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -12,17 +13,24 @@ from django.utils.translation import gettext_lazy as _
 
 from shopops.core.permissions import ScopedQuerySet
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2}
 
 
 class Category(models.Model):
     """A node of the multi-level category tree (类目), e.g. 女装 › 连衣裙."""
 
     parent = models.ForeignKey(
-        "self", verbose_name=_("上级类目"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        verbose_name=_("上级类目"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     name = models.CharField(_("类目名称"), max_length=60)
-    code = models.CharField(_("类目编码"), max_length=20, unique=True, help_text=_("用于商家编码规则的 {category}"))
+    code = models.CharField(
+        _("类目编码"), max_length=20, unique=True, help_text=_("用于商家编码规则的 {category}")
+    )
     path = models.CharField(_("完整路径"), max_length=500, editable=False, default="", db_index=True)
     depth = models.PositiveSmallIntegerField(_("层级"), default=0, editable=False)
     sort_order = models.IntegerField(_("排序"), default=0)
@@ -32,7 +40,9 @@ class Category(models.Model):
         verbose_name_plural = _("类目")
         ordering = ["path"]
         constraints = [
-            models.UniqueConstraint(fields=["parent", "name"], name="catalog_category_unique_name_per_parent"),
+            models.UniqueConstraint(
+                fields=["parent", "name"], name="catalog_category_unique_name_per_parent"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -43,7 +53,9 @@ class Brand(models.Model):
     """A brand (品牌) products are sold under."""
 
     name = models.CharField(_("品牌名称"), max_length=60, unique=True)
-    code = models.CharField(_("品牌编码"), max_length=20, unique=True, help_text=_("用于商家编码规则的 {brand}"))
+    code = models.CharField(
+        _("品牌编码"), max_length=20, unique=True, help_text=_("用于商家编码规则的 {brand}")
+    )
     is_active = models.BooleanField(_("启用"), default=True)
 
     class Meta:
@@ -65,12 +77,21 @@ class Product(models.Model):
 
     name = models.CharField(_("商品名称"), max_length=200, db_index=True)
     merchant_code = models.CharField(_("商家编码"), max_length=64, unique=True)
-    category = models.ForeignKey(Category, verbose_name=_("类目"), on_delete=models.PROTECT, related_name="products")
+    category = models.ForeignKey(
+        Category, verbose_name=_("类目"), on_delete=models.PROTECT, related_name="products"
+    )
     brand = models.ForeignKey(
-        Brand, verbose_name=_("品牌"), null=True, blank=True, on_delete=models.PROTECT, related_name="products"
+        Brand,
+        verbose_name=_("品牌"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="products",
     )
     description = models.TextField(_("描述"), blank=True)
-    status = models.CharField(_("状态"), max_length=20, choices=ProductStatus.choices, default=ProductStatus.ACTIVE)
+    status = models.CharField(
+        _("状态"), max_length=20, choices=ProductStatus.choices, default=ProductStatus.ACTIVE
+    )
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
@@ -86,7 +107,9 @@ class Product(models.Model):
 class ProductImage(models.Model):
     """A picture of a product, kept in Django storage (local files by default)."""
 
-    product = models.ForeignKey(Product, verbose_name=_("商品"), on_delete=models.CASCADE, related_name="images")
+    product = models.ForeignKey(
+        Product, verbose_name=_("商品"), on_delete=models.CASCADE, related_name="images"
+    )
     image = models.ImageField(_("图片"), upload_to="products/%Y/%m/")
     alt_text = models.CharField(_("说明"), max_length=200, blank=True)
     sort_order = models.IntegerField(_("排序"), default=0)
@@ -103,10 +126,14 @@ class ProductImage(models.Model):
 class Sku(models.Model):
     """A sellable variant (SKU) of a product, told apart by attributes such as 颜色/尺码."""
 
-    product = models.ForeignKey(Product, verbose_name=_("商品"), on_delete=models.CASCADE, related_name="skus")
+    product = models.ForeignKey(
+        Product, verbose_name=_("商品"), on_delete=models.CASCADE, related_name="skus"
+    )
     merchant_code = models.CharField(_("商家编码"), max_length=64, unique=True)
     barcode = models.CharField(_("条码"), max_length=64, null=True, blank=True, unique=True)
-    attributes = models.JSONField(_("规格属性"), default=dict, blank=True, help_text=_('例如 {"颜色": "黑色", "尺码": "M"}'))
+    attributes = models.JSONField(
+        _("规格属性"), default=dict, blank=True, help_text=_('例如 {"颜色": "黑色", "尺码": "M"}')
+    )
     spec = models.CharField(_("规格"), max_length=200, blank=True, help_text=_("如 颜色:黑色;尺码:M"))
     weight_grams = models.PositiveIntegerField(_("重量(克)"), null=True, blank=True)
     cost_price = models.DecimalField(_("成本价"), **MONEY, validators=[MinValueValidator(Decimal(0))])
@@ -127,10 +154,15 @@ class Sku(models.Model):
         ordering = ["product_id", "merchant_code"]
         permissions = [("change_price", _("可调整价格"))]
         constraints = [
-            models.CheckConstraint(condition=Q(cost_price__gte=0), name="catalog_sku_cost_price_not_negative"),
-            models.CheckConstraint(condition=Q(sale_price__gte=0), name="catalog_sku_sale_price_not_negative"),
             models.CheckConstraint(
-                condition=Q(list_price__isnull=True) | Q(list_price__gte=0), name="catalog_sku_list_price_not_negative"
+                condition=Q(cost_price__gte=0), name="catalog_sku_cost_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(sale_price__gte=0), name="catalog_sku_sale_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(list_price__isnull=True) | Q(list_price__gte=0),
+                name="catalog_sku_list_price_not_negative",
             ),
         ]
 
@@ -153,7 +185,9 @@ class CodingRule(models.Model):
         verbose_name = _("商家编码规则")
         verbose_name_plural = _("商家编码规则")
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="catalog_one_active_coding_rule")
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="catalog_one_active_coding_rule"
+            )
         ]
 
     def __str__(self) -> str:
@@ -196,13 +230,24 @@ class ChannelListing(models.Model):
 
     SCOPE_SHOP_FIELD = "shop"
 
-    product = models.ForeignKey(Product, verbose_name=_("商品"), on_delete=models.CASCADE, related_name="listings")
-    shop = models.ForeignKey("channels.Shop", verbose_name=_("店铺"), on_delete=models.PROTECT, related_name="listings")
-    status = models.CharField(_("状态"), max_length=20, choices=ListingStatus.choices, default=ListingStatus.DRAFT)
+    product = models.ForeignKey(
+        Product, verbose_name=_("商品"), on_delete=models.CASCADE, related_name="listings"
+    )
+    shop = models.ForeignKey(
+        "channels.Shop", verbose_name=_("店铺"), on_delete=models.PROTECT, related_name="listings"
+    )
+    status = models.CharField(
+        _("状态"), max_length=20, choices=ListingStatus.choices, default=ListingStatus.DRAFT
+    )
     external_id = models.CharField(_("平台商品ID"), max_length=64, blank=True)
     changed_at = models.DateTimeField(_("变更时间"), null=True, blank=True)
     changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("变更人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("变更人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     reason = models.CharField(_("原因"), max_length=300, blank=True)
 
@@ -212,7 +257,9 @@ class ChannelListing(models.Model):
         verbose_name = _("渠道上下架")
         verbose_name_plural = _("渠道上下架")
         ordering = ["product_id", "shop_id"]
-        constraints = [models.UniqueConstraint(fields=["product", "shop"], name="catalog_listing_unique_product_shop")]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "shop"], name="catalog_listing_unique_product_shop")
+        ]
 
     def __str__(self) -> str:
         return f"{self.product} @ {self.shop}: {self.get_status_display()}"
@@ -221,12 +268,19 @@ class ChannelListing(models.Model):
 class ListingEvent(models.Model):
     """One status change of a channel listing: who, when, why."""
 
-    listing = models.ForeignKey(ChannelListing, verbose_name=_("上下架"), on_delete=models.CASCADE, related_name="events")
+    listing = models.ForeignKey(
+        ChannelListing, verbose_name=_("上下架"), on_delete=models.CASCADE, related_name="events"
+    )
     from_status = models.CharField(_("原状态"), max_length=20, choices=ListingStatus.choices)
     to_status = models.CharField(_("新状态"), max_length=20, choices=ListingStatus.choices)
     reason = models.CharField(_("原因"), max_length=300, blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("时间"), auto_now_add=True)
 
@@ -248,14 +302,21 @@ class PriceField(models.TextChoices):
 class PriceHistory(models.Model):
     """One change of one price of one SKU, with reason and author. Append-only."""
 
-    sku = models.ForeignKey(Sku, verbose_name=_("SKU"), on_delete=models.CASCADE, related_name="price_history")
+    sku = models.ForeignKey(
+        Sku, verbose_name=_("SKU"), on_delete=models.CASCADE, related_name="price_history"
+    )
     field = models.CharField(_("价格类型"), max_length=20, choices=PriceField.choices)
     old_value = models.DecimalField(_("原价"), **MONEY, null=True, blank=True)
     new_value = models.DecimalField(_("新价"), **MONEY, null=True, blank=True)
     reason = models.CharField(_("原因"), max_length=300, blank=True)
     source = models.CharField(_("来源"), max_length=30, default="manual")
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
 
@@ -278,7 +339,9 @@ class ScheduledPriceStatus(models.TextChoices):
 class ScheduledPriceChange(models.Model):
     """A sale price that starts at a time and (optionally) reverts at an end time; applied by a job."""
 
-    sku = models.ForeignKey(Sku, verbose_name=_("SKU"), on_delete=models.CASCADE, related_name="scheduled_prices")
+    sku = models.ForeignKey(
+        Sku, verbose_name=_("SKU"), on_delete=models.CASCADE, related_name="scheduled_prices"
+    )
     new_price = models.DecimalField(_("新售价"), **MONEY, validators=[MinValueValidator(Decimal(0))])
     starts_at = models.DateTimeField(_("开始时间"))
     ends_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
@@ -288,7 +351,12 @@ class ScheduledPriceChange(models.Model):
     )
     reason = models.CharField(_("原因"), max_length=300, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("创建人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("创建人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 
@@ -317,14 +385,21 @@ class PromoPrice(models.Model):
     SCOPE_SHOP_FIELD = "shop"
 
     sku = models.ForeignKey(Sku, verbose_name=_("SKU"), on_delete=models.CASCADE, related_name="promo_prices")
-    shop = models.ForeignKey("channels.Shop", verbose_name=_("店铺"), on_delete=models.PROTECT, related_name="promo_prices")
+    shop = models.ForeignKey(
+        "channels.Shop", verbose_name=_("店铺"), on_delete=models.PROTECT, related_name="promo_prices"
+    )
     name = models.CharField(_("活动名称"), max_length=100)
     price = models.DecimalField(_("活动价"), **MONEY, validators=[MinValueValidator(Decimal(0))])
     starts_at = models.DateTimeField(_("开始时间"))
     ends_at = models.DateTimeField(_("结束时间"))
     is_active = models.BooleanField(_("启用"), default=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("创建人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("创建人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 
@@ -335,7 +410,9 @@ class PromoPrice(models.Model):
         verbose_name_plural = _("活动价")
         ordering = ["-starts_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="catalog_promo_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="catalog_promo_ends_after_start"
+            ),
             models.CheckConstraint(condition=Q(price__gte=0), name="catalog_promo_price_not_negative"),
         ]
 
@@ -355,10 +432,18 @@ class PricingPolicy(models.Model):
     """
 
     category = models.OneToOneField(
-        Category, verbose_name=_("类目"), null=True, blank=True, on_delete=models.CASCADE, related_name="pricing_policy"
+        Category,
+        verbose_name=_("类目"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="pricing_policy",
     )
     min_margin_percent = models.DecimalField(
-        _("最低毛利率(%)"), max_digits=5, decimal_places=2, default=Decimal("0"),
+        _("最低毛利率(%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
         help_text=_("(售价-成本)/售价 低于此值触发价格保护"),
     )
     mode = models.CharField(_("处理方式"), max_length=10, choices=GuardMode.choices, default=GuardMode.WARN)
@@ -368,7 +453,9 @@ class PricingPolicy(models.Model):
         verbose_name = _("价格保护策略")
         verbose_name_plural = _("价格保护策略")
         constraints = [
-            models.UniqueConstraint(fields=["category"], condition=Q(category__isnull=True), name="catalog_one_default_policy"),
+            models.UniqueConstraint(
+                fields=["category"], condition=Q(category__isnull=True), name="catalog_one_default_policy"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -27,7 +27,11 @@ class Shop(models.Model):
     """A shop (店铺) on one platform: where products are listed and orders come from."""
 
     SCOPE_SHOP_FIELD = "pk"
-    PII_FIELDS = {"contact_name": PIIKind.NAME, "contact_phone": PIIKind.PHONE, "return_address": PIIKind.ADDRESS}
+    PII_FIELDS = {
+        "contact_name": PIIKind.NAME,
+        "contact_phone": PIIKind.PHONE,
+        "return_address": PIIKind.ADDRESS,
+    }
 
     code = models.SlugField(_("店铺编码"), max_length=40, unique=True)
     name = models.CharField(_("店铺名称"), max_length=100)

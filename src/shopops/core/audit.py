@@ -72,7 +72,9 @@ def record(
         action=action,
         content_type=ContentType.objects.get_for_model(type(instance)) if instance is not None else None,
         object_id=str(instance.pk) if instance is not None and instance.pk is not None else "",
-        object_repr=(object_repr if object_repr is not None else str(instance) if instance is not None else "")[:200],
+        object_repr=(
+            object_repr if object_repr is not None else str(instance) if instance is not None else ""
+        )[:200],
         changes=_plain(changes),
         reason=reason[:500],
         source=origin.source,

@@ -15,7 +15,7 @@ class Origin:
     request_id: str | None = None
 
 
-_origin: ContextVar[Origin] = ContextVar("shopops_origin", default=Origin())
+_origin: ContextVar[Origin] = ContextVar("shopops_origin", default=Origin())  # noqa: B039 (Origin is frozen)
 
 
 def current_origin() -> Origin:

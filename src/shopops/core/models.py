@@ -18,6 +18,9 @@ class AuditQuerySet(models.QuerySet["AuditEntry"]):
     def update(self, **kwargs: Any) -> int:
         raise AppendOnlyError("audit entries are append-only")
 
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("audit entries are append-only")
+
     def for_object(self, obj: models.Model) -> AuditQuerySet:
         return self.filter(content_type=ContentType.objects.get_for_model(type(obj)), object_id=str(obj.pk))
 
@@ -37,7 +40,12 @@ class AuditEntry(models.Model):
     actor_name = models.CharField(_("操作人名称"), max_length=150, blank=True)
     action = models.CharField(_("动作"), max_length=80, db_index=True)
     content_type = models.ForeignKey(
-        ContentType, verbose_name=_("对象类型"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        ContentType,
+        verbose_name=_("对象类型"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     object_id = models.CharField(_("对象ID"), max_length=64, blank=True, db_index=True)
     object_repr = models.CharField(_("对象"), max_length=200, blank=True)

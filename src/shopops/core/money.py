@@ -44,7 +44,11 @@ def split_pro_rata(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
     weight_sum = sum(weights, Decimal(0))
     shares: list[int] = []
     for weight in weights[:-1]:
-        share = 0 if weight_sum == 0 else int((total_cents * weight / weight_sum).to_integral_value(ROUND_HALF_UP))
+        share = (
+            0
+            if weight_sum == 0
+            else int((total_cents * weight / weight_sum).to_integral_value(ROUND_HALF_UP))
+        )
         shares.append(share)
     shares.append(total_cents - sum(shares))
     return [Decimal(share) * CENT for share in shares]

@@ -22,6 +22,8 @@ class PIIKind(StrEnum):
 
 
 _MOBILE = re.compile(r"^(?P<head>1\d{2})\d{4}(?P<tail>\d{4})(?P<ext>-\d{1,6})?$")
+# a written area code (010-, 0915-, (021)) tells how many leading digits are not the subscriber's
+_AREA_CODE = re.compile(r"^\(?(?P<code>0\d{2,3})[)\-]")
 _ADDRESS_HEAD = re.compile(
     r"^(?P<head>(?:[^省市区县]{2,7}?(?:省|自治区|特别行政区))?"
     r"(?:[^省市区县]{1,9}?(?:市|自治州|地区|盟))?"
@@ -48,7 +50,10 @@ def mask_phone(value: str) -> str:
         return "*" * len(text)
     # landline such as 0915-1234579: keep the area code and the last two digits
     plain = "".join(digits)
-    keep_head = 4 if plain.startswith("0") else 3
+    area = _AREA_CODE.match(text)
+    keep_head = len(area["code"]) if area else 4 if plain.startswith("0") else 3
+    if len(plain) < keep_head + 4:
+        return plain[:2] + "*" * (len(plain) - 2)
     return plain[:keep_head] + "*" * (len(plain) - keep_head - 2) + plain[-2:]
 
 
@@ -58,7 +63,7 @@ def mask_address(value: str) -> str:
         return text
     parts = text.split()
     if len(parts) >= 4:
-        return "".join(parts[:3]) + "******"
+        return " ".join(parts[:3]) + " ******"
     match = _ADDRESS_HEAD.match(text.replace(" ", ""))
     head = match["head"] if match else ""
     if not head:
@@ -103,7 +108,9 @@ def mask(kind: PIIKind | str, value: Any) -> Any:
 
 
 def can_view_pii(user: Any) -> bool:
-    return bool(user is not None and getattr(user, "is_authenticated", False) and user.has_perm(VIEW_PII_PERMISSION))
+    return bool(
+        user is not None and getattr(user, "is_authenticated", False) and user.has_perm(VIEW_PII_PERMISSION)
+    )
 
 
 def pii_fields(model: Any) -> dict[str, PIIKind]:

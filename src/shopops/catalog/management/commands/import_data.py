@@ -1,0 +1,139 @@
+"""`shopops import KIND FILE`: import a CSV/XLSX file with a progress bar, a summary and an error table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shopops.accounts.management.commands.token import cli_actor
+from shopops.accounts.models import User
+from shopops.catalog.imports import import_products
+from shopops.core import tabular
+from shopops.core.context import origin
+from shopops.core.errors import DomainError
+
+IMPORTERS: dict[str, Callable[..., tabular.ImportResult]] = {"products": import_products}
+SHOWN_ERRORS = 20
+
+
+def console_for(command: BaseCommand) -> Console:
+    """A rich console on the command's stdout (the raw stream: OutputWrapper adds newlines)."""
+    return Console(file=getattr(command.stdout, "_out", sys.stdout), soft_wrap=True)
+
+
+def actor_for(username: str | None) -> Any:
+    if not username:
+        return cli_actor()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"user {username!r} does not exist")
+    return user
+
+
+def write_errors(result: tabular.ImportResult, path: Path) -> None:
+    rows = [("错误", error.row, error.column, error.message) for error in result.errors]
+    rows += [("警告", warning.row, warning.column, warning.message) for warning in result.warnings]
+    tabular.write_table(path, headers=("类型", "行号", "列", "说明"), rows=rows, file_format="csv")
+
+
+class Command(BaseCommand):
+    help = "导入数据文件（CSV/XLSX）：products。默认全部成功才写入；--skip-bad-rows 跳过错误行。"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("kind", choices=sorted(IMPORTERS), help="what the file holds")
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--dry-run", action="store_true", help="check and preview; write nothing")
+        parser.add_argument(
+            "--skip-bad-rows",
+            action="store_true",
+            help="keep the good rows (default: any bad row refuses the file)",
+        )
+        parser.add_argument("--format", choices=("csv", "xlsx"), help="default: by extension or content")
+        parser.add_argument("--sheet", help="worksheet name (default: the first sheet)")
+        parser.add_argument(
+            "--user", help="import as this user (permissions and audit); default: the OS account"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: Path = options["file"]
+        if not path.is_file():
+            raise CommandError(f"file not found: {path}")
+        console = console_for(self)
+        actor = actor_for(options["user"])
+        mode = tabular.Mode.SKIP_BAD_ROWS if options["skip_bad_rows"] else tabular.Mode.ALL_OR_NOTHING
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        try:
+            with origin("cli"), Progress(*columns, console=console, transient=True) as bar:
+                task = bar.add_task(f"导入 {path.name}", total=None)
+
+                def advance(done: int, total: int | None) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                result = IMPORTERS[options["kind"]](
+                    source=path,
+                    filename=path.name,
+                    actor=actor,
+                    mode=mode,
+                    dry_run=options["dry_run"],
+                    file_format=options["format"],
+                    sheet=options["sheet"],
+                    progress=advance,
+                )
+        except DomainError as error:
+            raise CommandError(f"文件被拒绝：{error.message}", returncode=1) from error
+        self.report(console, result, path)
+        if result.is_refused:
+            raise CommandError(
+                "文件被拒绝：有错误行，未写入任何数据（可用 --skip-bad-rows 只导入正确的行）", returncode=1
+            )
+
+    def report(self, console: Console, result: tabular.ImportResult, path: Path) -> None:
+        summary = Table(
+            title=f"{result.filename}（{result.file_format}{'，' + result.encoding if result.encoding else ''}）"
+        )
+        for name in ("行数", "新增", "更新", "未变", "错误行", "用时", "速度"):
+            summary.add_column(name, justify="right")
+        speed = result.total_rows / result.duration_seconds if result.duration_seconds else 0
+        summary.add_row(
+            *(str(value) for value in result.counts().values()),
+            f"{result.duration_seconds:.1f}s",
+            f"{speed:,.0f} 行/秒",
+        )
+        console.print(summary)
+        if result.unknown_columns:
+            console.print(f"未识别的列（已忽略）：{'、'.join(result.unknown_columns)}")
+        if result.errors or result.warnings:
+            self.report_problems(console, result, path)
+        if result.dry_run:
+            console.print("试运行：未写入任何数据。")
+        elif result.committed:
+            console.print("[green]导入完成。[/green]")
+
+    @staticmethod
+    def report_problems(console: Console, result: tabular.ImportResult, path: Path) -> None:
+        problems = Table(
+            title=f"问题（前 {SHOWN_ERRORS} 条，共 {len(result.errors)} 个错误、{len(result.warnings)} 个警告）"
+        )
+        for name in ("类型", "行号", "列", "说明"):
+            problems.add_column(name)
+        shown = [("错误", error) for error in result.errors] + [
+            ("警告", warning) for warning in result.warnings
+        ]
+        for kind, problem in shown[:SHOWN_ERRORS]:
+            problems.add_row(kind, str(problem.row), problem.column, problem.message)
+        console.print(problems)
+        errors_path = path.with_name(path.name + ".errors.csv")
+        write_errors(result, errors_path)
+        console.print(f"完整列表：{errors_path}")

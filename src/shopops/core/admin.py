@@ -1,0 +1,126 @@
+"""Admin for the audit history: a searchable, read-only list; personal data in changes is masked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from unfold.contrib.filters.admin import DropdownFilter, RangeDateTimeFilter, RelatedDropdownFilter
+
+from shopops.core.admin_tools import ReadOnlyAdmin, change_lines, masked_changes
+from shopops.core.models import AuditEntry
+
+
+class ActionFilter(DropdownFilter):
+    title = _("动作")
+    parameter_name = "action"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        actions = AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+        return [(action, action) for action in actions]
+
+    def queryset(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(action=value) if value else queryset
+
+
+class SourceFilter(ActionFilter):
+    title = _("来源")
+    parameter_name = "source"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        sources = AuditEntry.objects.order_by("source").values_list("source", flat=True).distinct()
+        return [(source, source) for source in sources]
+
+    def queryset(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(source=value) if value else queryset
+
+
+def render_changes(user: Any, entry: AuditEntry) -> SafeString:
+    model = entry.content_type.model_class() if entry.content_type is not None else None
+    lines = change_lines(masked_changes(user, model, entry.changes))
+    return format_html_join("", '<div><span class="font-medium">{}</span>: {}</div>', lines)
+
+
+class AuditEntryAdmin(ReadOnlyAdmin):
+    search_fields = ("object_repr", "object_id", "actor_name", "request_id")
+    list_filter = (
+        ("created_at", RangeDateTimeFilter),
+        ActionFilter,
+        SourceFilter,
+        ("actor", RelatedDropdownFilter),
+        ("content_type", RelatedDropdownFilter),
+    )
+    list_filter_submit = True
+    date_hierarchy = None
+    list_select_related = ("actor", "content_type")
+    show_full_result_count = False
+
+    def _changes_column(self, request: HttpRequest) -> Callable[[AuditEntry], SafeString]:
+        def changes(entry: AuditEntry) -> SafeString:
+            return render_changes(request.user, entry)
+
+        changes.short_description = _("变更")  # type: ignore[attr-defined]
+        return changes
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return (
+            "created_at",
+            "actor_name",
+            "action",
+            "content_type",
+            "object_link",
+            self._changes_column(request),
+            "reason",
+            "source",
+        )
+
+    def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
+        return ("created_at",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (
+            "created_at",
+            "actor_name",
+            "action",
+            "content_type",
+            "object_id",
+            "object_repr",
+            "changes_shown",
+            "reason",
+            "source",
+            "ip",
+            "request_id",
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(self.get_fields(request, obj))
+        fields[fields.index("changes_shown")] = self._changes_column(request)
+        return fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [(None, {"fields": self.get_readonly_fields(request, obj)})]
+
+    @admin.display(description=_("对象"))
+    def object_link(self, entry: AuditEntry) -> Any:
+        model = entry.content_type.model_class() if entry.content_type is not None else None
+        if model is None or not entry.object_id or model not in self.admin_site._registry:
+            return entry.object_repr
+        try:
+            url = reverse(
+                f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[entry.object_id]
+            )
+        except NoReverseMatch:
+            return entry.object_repr
+        return format_html('<a class="text-primary-600" href="{}">{}</a>', url, entry.object_repr)
+
+
+admin.site.register(AuditEntry, AuditEntryAdmin)

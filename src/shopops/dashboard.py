@@ -1,0 +1,239 @@
+"""The 工作台 (admin home): headline numbers (KPI cards) and panels of items that need attention today.
+
+A later area adds its own cards and panels by appending a builder to `KPI_SOURCES` or `PANELS`; each one
+names the permission a user needs to see it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import DecimalField, ExpressionWrapper, F
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from shopops.catalog import queries as catalog_queries
+from shopops.catalog import services as catalog_services
+from shopops.catalog.models import ListingStatus, Product, ScheduledPriceChange, ScheduledPriceStatus, Sku
+from shopops.core.money import format_cny
+
+PANEL_ROWS = 10
+# how many of the thinnest-margin SKUs are checked against the price guard (keeps the page cheap)
+MARGIN_CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class Kpi:
+    title: str
+    value: Any
+    link: str = ""
+    icon: str = ""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A "needs attention" list: a table, a total and a link to the full list."""
+
+    key: str
+    title: str
+    headers: list[str]
+    rows: list[list[Any]]
+    total: int
+    link: str = ""
+    empty_text: str = field(default_factory=lambda: _("暂无需要处理的事项"))
+
+    @property
+    def heading(self) -> str:
+        return f"{self.title} · {self.total}" if self.total else self.title
+
+    @property
+    def table(self) -> dict[str, Any]:
+        return {"headers": self.headers, "rows": self.rows}
+
+
+@dataclass(frozen=True)
+class Source:
+    permission: str
+    build: Callable[[HttpRequest], Any]
+
+
+def _sku_link(sku: Sku) -> Any:
+    return format_html(
+        '<a class="text-primary-600" href="{}">{}</a>',
+        reverse("admin:catalog_sku_change", args=[sku.pk]),
+        sku.merchant_code,
+    )
+
+
+def catalog_kpis(request: HttpRequest) -> list[Kpi]:
+    counts = catalog_queries.catalog_counts()
+    listed = sum(row["listed"] for row in counts["listed_per_shop"])
+    return [
+        Kpi(_("商品"), counts["products"], reverse("admin:catalog_product_changelist"), "inventory_2"),
+        Kpi(
+            _("SKU（启用/全部）"),
+            f"{counts['active_skus']} / {counts['skus']}",
+            reverse("admin:catalog_sku_changelist"),
+            "style",
+        ),
+        Kpi(_("类目"), counts["categories"], reverse("admin:catalog_category_changelist"), "account_tree"),
+        Kpi(_("品牌"), counts["brands"], reverse("admin:catalog_brand_changelist"), "sell"),
+        Kpi(
+            _("已上架（商品×店铺）"), listed, reverse("admin:catalog_channellisting_changelist"), "storefront"
+        ),
+    ]
+
+
+def below_cost_panel(request: HttpRequest) -> Panel:
+    skus = catalog_queries.products_below_cost()
+    rows = [
+        [
+            _sku_link(sku),
+            sku.product.name,
+            format_cny(sku.sale_price),
+            format_cny(sku.cost_price),
+            format_cny(sku.cost_price - sku.sale_price),
+        ]
+        for sku in skus[:PANEL_ROWS]
+    ]
+    return Panel(
+        key="below_cost",
+        title=_("售价低于成本的 SKU"),
+        headers=[_("商家编码"), _("商品"), _("售价"), _("成本价"), _("每件亏损")],
+        rows=rows,
+        total=skus.count(),
+        link=reverse("admin:catalog_sku_changelist") + "?below_cost=yes",
+    )
+
+
+def below_guard_panel(request: HttpRequest) -> Panel:
+    """SKUs (at or above cost) whose sale price breaks the minimum margin or minimum price of their policy."""
+    margin = ExpressionWrapper(
+        (F("sale_price") - F("cost_price")) / F("sale_price"), output_field=DecimalField()
+    )
+    candidates = (
+        Sku.objects.filter(is_active=True, sale_price__gte=F("cost_price"), sale_price__gt=0)
+        .select_related("product")
+        .annotate(margin=margin)
+        .order_by("margin", "pk")[:MARGIN_CANDIDATES]
+    )
+    below_min_price = Sku.objects.filter(
+        is_active=True,
+        min_price__isnull=False,
+        sale_price__lt=F("min_price"),
+        sale_price__gte=F("cost_price"),
+    )
+    seen: set[int] = set()
+    rows: list[list[Any]] = []
+    for sku in [*below_min_price.select_related("product")[:PANEL_ROWS], *candidates]:
+        if sku.pk in seen:
+            continue
+        seen.add(sku.pk)
+        issues = catalog_services.check_price_guard(
+            sku=sku, sale_price=sku.sale_price, cost_price=sku.cost_price
+        )
+        if issues and len(rows) < PANEL_ROWS:
+            rows.append(
+                [
+                    _sku_link(sku),
+                    sku.product.name,
+                    format_cny(sku.sale_price),
+                    "；".join(issue.message for issue in issues),
+                ]
+            )
+    return Panel(
+        key="below_guard",
+        title=_("低于最低毛利率或最低售价的 SKU"),
+        headers=[_("商家编码"), _("商品"), _("售价"), _("原因")],
+        rows=rows,
+        total=len(rows),
+        link=reverse("admin:catalog_sku_changelist"),
+    )
+
+
+def upcoming_schedules_panel(request: HttpRequest) -> Panel:
+    now = timezone.now()
+    schedules = ScheduledPriceChange.objects.filter(
+        status=ScheduledPriceStatus.PENDING, starts_at__gte=now, starts_at__lt=now + dt.timedelta(hours=24)
+    ).select_related("sku", "sku__product")
+    rows = [
+        [
+            _sku_link(schedule.sku),
+            schedule.sku.product.name,
+            f"{format_cny(schedule.sku.sale_price)} → {format_cny(schedule.new_price)}",
+            date_format(timezone.localtime(schedule.starts_at), "Y-m-d H:i"),
+        ]
+        for schedule in schedules.order_by("starts_at", "pk")[:PANEL_ROWS]
+    ]
+    return Panel(
+        key="upcoming_schedules",
+        title=_("24 小时内生效的定时调价"),
+        headers=[_("商家编码"), _("商品"), _("售价"), _("开始时间")],
+        rows=rows,
+        total=schedules.count(),
+        link=reverse("admin:catalog_scheduledpricechange_changelist") + "?status__exact=pending",
+    )
+
+
+def unlisted_products_panel(request: HttpRequest) -> Panel:
+    products = (
+        Product.objects.filter(status="active")
+        .exclude(listings__status=ListingStatus.LISTED)
+        .select_related("category")
+        .order_by("-created_at", "-pk")
+    )
+    rows = [
+        [
+            format_html(
+                '<a class="text-primary-600" href="{}">{}</a>',
+                reverse("admin:catalog_product_change", args=[product.pk]),
+                product.merchant_code,
+            ),
+            product.name,
+            str(product.category),
+            date_format(timezone.localtime(product.created_at), "Y-m-d"),
+        ]
+        for product in products[:PANEL_ROWS]
+    ]
+    return Panel(
+        key="unlisted_products",
+        title=_("尚未在任何店铺上架的商品"),
+        headers=[_("商家编码"), _("商品"), _("类目"), _("创建时间")],
+        rows=rows,
+        total=products.count(),
+        link=reverse("admin:catalog_product_changelist"),
+    )
+
+
+KPI_SOURCES: list[Source] = [Source("catalog.view_product", catalog_kpis)]
+PANELS: list[Source] = [
+    Source("catalog.view_sku", below_cost_panel),
+    Source("catalog.view_sku", below_guard_panel),
+    Source("catalog.view_scheduledpricechange", upcoming_schedules_panel),
+    Source("catalog.view_product", unlisted_products_panel),
+]
+
+
+def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
+    user = request.user
+    kpis = [
+        kpi for source in KPI_SOURCES if user.has_perm(source.permission) for kpi in source.build(request)
+    ]
+    panels = [source.build(request) for source in PANELS if user.has_perm(source.permission)]
+    context.update(
+        {
+            "title": gettext_lazy("工作台"),
+            "kpis": kpis,
+            "panels": panels,
+            "has_attention": any(p.total for p in panels),
+        }
+    )
+    return context

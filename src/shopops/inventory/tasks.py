@@ -1,0 +1,22 @@
+"""Inventory jobs: release expired reservations every minute."""
+
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task
+
+from shopops.core.context import origin
+from shopops.inventory import services as inventory_services
+
+logger = logging.getLogger(__name__)
+
+
+@db_periodic_task(crontab(minute="*"))
+def expire_reservations() -> None:
+    """Release reservations past their expiry; idempotent, so overlapping runs are harmless."""
+    with origin("job"):
+        expired = inventory_services.expire_reservations()
+    if expired:
+        logger.info("reservations expired: %d", expired)
