@@ -28,6 +28,7 @@ def make_user(roles: dict[str, Any]) -> Callable[..., User]:
         role: str | None = None, *, username: str | None = None, shops: list[Any] | None = None, **extra: Any
     ) -> User:
         counter["n"] += 1
+        extra.setdefault("is_staff", role is not None)  # back-office users are staff; roles give permissions
         user = User.objects.create_user(
             username=username or f"{role or 'nobody'}{counter['n']}", password=PASSWORD, **extra
         )

@@ -14,6 +14,7 @@ from shopops.catalog.api import router as catalog_router
 from shopops.channels.api import router as channels_router
 from shopops.core.api import TokenOrUserThrottle, install_error_handlers
 from shopops.core.api_routes import router as core_router
+from shopops.inventory.api import router as inventory_router
 
 # ninja's own page (templates/ninja/swagger.html) without its favicon include; the assets are the
 # files ninja ships in static/ninja/ ("ninja" in INSTALLED_APPS lets staticfiles find them).
@@ -68,3 +69,4 @@ api.add_router("/v1/", core_router)
 api.add_router("/v1/", accounts_router)
 api.add_router("/v1/", channels_router)
 api.add_router("/v1/", catalog_router)
+api.add_router("/v1/", inventory_router)

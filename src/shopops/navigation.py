@@ -55,6 +55,12 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
             (_("角色"), "group", "admin:auth_group_changelist", "auth.view_group"),
             (_("API 令牌"), "key", "admin:accounts_apitoken_changelist", "accounts.view_apitoken"),
             (_("审计记录"), "policy", "admin:core_auditentry_changelist", "core.view_auditentry"),
+            (
+                _("登录失败记录"),
+                "lock_person",
+                "admin:axes_accessattempt_changelist",
+                "axes.view_accessattempt",
+            ),
         ],
     ),
 ]

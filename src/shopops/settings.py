@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "shopops.accounts",
     "shopops.catalog",
     "shopops.inventory",
+    "shopops.purchasing",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +138,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))  # hours

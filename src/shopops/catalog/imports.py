@@ -4,7 +4,7 @@ Why a bulk path beside `services.create_sku` / `update_sku`: those take a row lo
 policy and write an audit entry per call — several queries per SKU, minutes for 100,000 rows. Here each
 chunk of rows costs a handful of queries: existing SKUs and products are loaded by merchant code in
 one query, new rows go in with `bulk_create`, changed ones with `bulk_update`. The per-record rules are
-the services' own: price guard (`_PolicyResolver`/`_price_issues`, so a blocking issue is a row error
+the services' own: price guard (`PolicyResolver`/`price_issues`, so a blocking issue is a row error
 and a warning is reported), merchant-code generation (`generate_merchant_code`), categories and brands
 (`create_category`/`create_brand`, rare enough to go one by one). Audit: ONE `catalog.imported` entry
 per file (counts, file name, SHA-256), plus one `sku.updated` / `product.updated` entry per updated
@@ -41,7 +41,6 @@ from django.utils import timezone
 from shopops.catalog import services
 from shopops.catalog.models import Brand, Category, PriceHistory, Product, ProductStatus, Sku
 from shopops.core import audit, tabular
-from shopops.core.context import current_origin
 from shopops.core.models import AuditEntry
 from shopops.core.permissions import check_permission
 from shopops.core.tabular import Column, ImportResult, TableRow
@@ -196,7 +195,7 @@ class ProductImporter(tabular.RowImporter):
         self.actor = actor
         self.user = actor if getattr(actor, "is_authenticated", False) else None
         self.filename = filename
-        self.resolver = services._PolicyResolver()
+        self.resolver = services.PolicyResolver()
         self.seen_codes: dict[str, int] = {}
         self.seen_barcodes: dict[str, int] = {}
         self.groups: dict[tuple[str, ...], ProductPlan] = {}
@@ -211,7 +210,7 @@ class ProductImporter(tabular.RowImporter):
         self.groups.clear()
         self.categories.clear()
         self.brands.clear()
-        self.resolver = services._PolicyResolver()
+        self.resolver = services.PolicyResolver()
 
     # Checks that need the whole file so far.
 
@@ -452,7 +451,7 @@ class ProductImporter(tabular.RowImporter):
         return prices
 
     def _guard(self, row: TableRow, sku: Sku, prices: dict[str, Decimal | None]) -> None:
-        for issue in services._price_issues(self.resolver, sku, prices):
+        for issue in services.price_issues(self.resolver, sku, prices):
             if issue.blocking:
                 row.add_error("sale_price", issue.message)
             else:
@@ -589,20 +588,13 @@ class ProductImporter(tabular.RowImporter):
     def _audit_entry(
         self, instance: Any, content_type: ContentType, action: str, changes: dict[str, Any]
     ) -> AuditEntry:
-        """The entry `audit.record` would write, unsaved, so a chunk's entries go in one bulk insert."""
-        origin = current_origin()
-        return AuditEntry(
-            actor=self.user,
-            actor_name=(self.user.get_username() if self.user else str(self.actor or "system"))[:150],
+        return audit.entry(
+            actor=self.user or self.actor,
             action=action,
-            content_type=content_type,
-            object_id=str(instance.pk),
-            object_repr=str(instance)[:200],
+            instance=instance,
             changes=changes,
-            reason=f"{IMPORT_REASON} {self.filename}"[:500],
-            source=origin.source,
-            ip=origin.ip,
-            request_id=origin.request_id or "",
+            reason=f"{IMPORT_REASON} {self.filename}",
+            content_type=content_type,
         )
 
     def finish(self, result: ImportResult) -> None:

@@ -50,6 +50,38 @@ def diff(before: Snapshot, after: Snapshot) -> dict[str, list[Any]]:
     return {key: [before.get(key), after.get(key)] for key in keys if before.get(key) != after.get(key)}
 
 
+def entry(
+    *,
+    actor: Any,
+    action: str,
+    instance: models.Model | None = None,
+    changes: dict[str, Any],
+    reason: str = "",
+    object_repr: str | None = None,
+    content_type: ContentType | None = None,
+) -> AuditEntry:
+    """The audit entry for one change, unsaved (bulk writers insert many at once)."""
+    origin = current_origin()
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    if content_type is None and instance is not None:
+        content_type = ContentType.objects.get_for_model(type(instance))
+    return AuditEntry(
+        actor=user,
+        actor_name=(user.get_username() if user else str(actor or "system"))[:150],
+        action=action,
+        content_type=content_type,
+        object_id=str(instance.pk) if instance is not None and instance.pk is not None else "",
+        object_repr=(
+            object_repr if object_repr is not None else str(instance) if instance is not None else ""
+        )[:200],
+        changes=_plain(changes),
+        reason=reason[:500],
+        source=origin.source,
+        ip=origin.ip,
+        request_id=origin.request_id or "",
+    )
+
+
 def record(
     *,
     actor: Any,
@@ -62,25 +94,13 @@ def record(
     object_repr: str | None = None,
 ) -> AuditEntry:
     """Append one audit entry. `action` is dotted past tense, e.g. `product.updated`."""
-    origin = current_origin()
     if changes is None:
         changes = diff(before or {}, after if after is not None else snapshot(instance))
-    user = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditEntry.objects.create(
-        actor=user,
-        actor_name=(user.get_username() if user else str(actor or "system"))[:150],
-        action=action,
-        content_type=ContentType.objects.get_for_model(type(instance)) if instance is not None else None,
-        object_id=str(instance.pk) if instance is not None and instance.pk is not None else "",
-        object_repr=(
-            object_repr if object_repr is not None else str(instance) if instance is not None else ""
-        )[:200],
-        changes=_plain(changes),
-        reason=reason[:500],
-        source=origin.source,
-        ip=origin.ip,
-        request_id=origin.request_id or "",
+    audit_entry = entry(
+        actor=actor, action=action, instance=instance, changes=changes, reason=reason, object_repr=object_repr
     )
+    audit_entry.save()
+    return audit_entry
 
 
 def history(instance: models.Model) -> models.QuerySet[AuditEntry]:

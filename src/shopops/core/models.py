@@ -78,3 +78,105 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("audit entries are append-only")
+
+
+class AlertSeverity(models.TextChoices):
+    INFO = "info", _("提示")
+    WARNING = "warning", _("警告")
+    CRITICAL = "critical", _("严重")
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", _("未解决")
+    RESOLVED = "resolved", _("已解决")
+
+
+class Alert(models.Model):
+    """A condition that needs someone's attention (low stock, overstock, …), one row per `dedup_key`.
+
+    Raised and resolved only through `core.notifications`: raising an open alert again updates it
+    (last_seen, message, occurrences) instead of repeating it; raising a resolved one re-opens it. The
+    people to tell are every active member of the groups (roles) named in `notify_groups`.
+    """
+
+    kind = models.CharField(_("类型"), max_length=60, db_index=True, help_text=_("如 inventory.low_stock"))
+    dedup_key = models.CharField(_("去重键"), max_length=200, unique=True)
+    severity = models.CharField(
+        _("级别"), max_length=10, choices=AlertSeverity.choices, default=AlertSeverity.WARNING
+    )
+    status = models.CharField(
+        _("状态"), max_length=10, choices=AlertStatus.choices, default=AlertStatus.OPEN, db_index=True
+    )
+    title = models.CharField(_("标题"), max_length=200)
+    message = models.TextField(_("内容"), blank=True)
+    link = models.CharField(_("链接"), max_length=300, blank=True)
+    content_type = models.ForeignKey(
+        ContentType,
+        verbose_name=_("对象类型"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    object_id = models.CharField(_("对象ID"), max_length=64, blank=True)
+    notify_groups = models.JSONField(
+        _("通知角色"), default=list, blank=True, help_text=_("角色（用户组）名称")
+    )
+    occurrences = models.PositiveIntegerField(_("出现次数"), default=1)
+    first_seen = models.DateTimeField(_("首次出现"))
+    last_seen = models.DateTimeField(_("最近出现"), db_index=True)
+    resolved_at = models.DateTimeField(_("解决时间"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("解决人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("预警")
+        verbose_name_plural = _("预警")
+        ordering = ["-last_seen", "-id"]
+        indexes = [models.Index(fields=["status", "kind"], name="core_alert_status_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"[{self.get_severity_display()}] {self.title}"
+
+
+class Notification(models.Model):
+    """One message to one user in the app (站内通知), usually about an alert; unread until `read_at`."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("用户"),
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    alert = models.ForeignKey(
+        Alert,
+        verbose_name=_("预警"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    title = models.CharField(_("标题"), max_length=200)
+    body = models.TextField(_("内容"), blank=True)
+    link = models.CharField(_("链接"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("通知")
+        verbose_name_plural = _("通知")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"], name="core_notification_unread_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.title}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
