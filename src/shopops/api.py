@@ -15,6 +15,7 @@ from shopops.channels.api import router as channels_router
 from shopops.core.api import TokenOrUserThrottle, install_error_handlers
 from shopops.core.api_routes import router as core_router
 from shopops.inventory.api import router as inventory_router
+from shopops.purchasing.api import router as purchasing_router
 
 # ninja's own page (templates/ninja/swagger.html) without its favicon include; the assets are the
 # files ninja ships in static/ninja/ ("ninja" in INSTALLED_APPS lets staticfiles find them).
@@ -70,3 +71,4 @@ api.add_router("/v1/", accounts_router)
 api.add_router("/v1/", channels_router)
 api.add_router("/v1/", catalog_router)
 api.add_router("/v1/", inventory_router)
+api.add_router("/v1/", purchasing_router)

@@ -45,8 +45,90 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
         ],
     ),
     (
+        _("库存管理"),
+        [
+            (_("库存"), "inventory", "admin:inventory_stocklevel_changelist", "inventory.view_stocklevel"),
+            (
+                _("库存流水"),
+                "receipt_long",
+                "admin:inventory_stockmovement_changelist",
+                "inventory.view_stockmovement",
+            ),
+            (
+                _("库存预占"),
+                "lock_clock",
+                "admin:inventory_reservation_changelist",
+                "inventory.view_reservation",
+            ),
+            (_("盘点单"), "fact_check", "admin:inventory_stocktake_changelist", "inventory.view_stocktake"),
+            (_("调拨单"), "local_shipping", "admin:inventory_transfer_changelist", "inventory.view_transfer"),
+            (
+                _("库存预警线"),
+                "notifications_active",
+                "admin:inventory_stockthreshold_changelist",
+                "inventory.view_stockthreshold",
+            ),
+            (
+                _("渠道库存规则"),
+                "tune",
+                "admin:inventory_channelstockrule_changelist",
+                "inventory.view_channelstockrule",
+            ),
+            (_("仓库"), "warehouse", "admin:inventory_warehouse_changelist", "inventory.view_warehouse"),
+            (_("库位"), "shelves", "admin:inventory_location_changelist", "inventory.view_location"),
+            (
+                _("组合商品"),
+                "category",
+                "admin:inventory_bundlecomponent_changelist",
+                "inventory.view_bundlecomponent",
+            ),
+        ],
+    ),
+    (
+        _("采购管理"),
+        [
+            (
+                _("供应商"),
+                "local_shipping",
+                "admin:purchasing_supplier_changelist",
+                "purchasing.view_supplier",
+            ),
+            (
+                _("供应商报价"),
+                "request_quote",
+                "admin:purchasing_supplierprice_changelist",
+                "purchasing.view_supplierprice",
+            ),
+            (
+                _("采购单"),
+                "receipt_long",
+                "admin:purchasing_purchaseorder_changelist",
+                "purchasing.view_purchaseorder",
+            ),
+            (
+                _("补货建议"),
+                "add_shopping_cart",
+                "admin:purchasing_purchaseorder_replenishment",
+                "purchasing.add_purchaseorder",
+            ),
+            (
+                _("采购入库单"),
+                "move_to_inbox",
+                "admin:purchasing_purchasereceipt_changelist",
+                "purchasing.view_purchasereceipt",
+            ),
+        ],
+    ),
+    (
         _("渠道店铺"),
         [(_("店铺"), "store", "admin:channels_shop_changelist", "channels.view_shop")],
+    ),
+    (
+        _("预警与通知"),
+        [
+            (_("预警"), "notification_important", "admin:core_alert_changelist", "core.view_alert"),
+            (_("我的通知"), "notifications", "admin:core_notification_changelist", "core.view_notification"),
+        ],
     ),
     (
         _("系统"),
@@ -54,6 +136,12 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
             (_("用户"), "person", "admin:accounts_user_changelist", "accounts.view_user"),
             (_("角色"), "group", "admin:auth_group_changelist", "auth.view_group"),
             (_("API 令牌"), "key", "admin:accounts_apitoken_changelist", "accounts.view_apitoken"),
+            (
+                _("仓库权限"),
+                "admin_panel_settings",
+                "admin:inventory_warehousescopesetting_changelist",
+                "inventory.view_warehousescopesetting",
+            ),
             (_("审计记录"), "policy", "admin:core_auditentry_changelist", "core.view_auditentry"),
             (
                 _("登录失败记录"),

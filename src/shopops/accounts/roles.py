@@ -63,9 +63,30 @@ AREAS: dict[str, dict[str, object]] = {
                 "stockmovement",
                 "reservation",
                 "bundlecomponent",
+                "channelstockrule",
+                "stocktake",
+                "stocktakeline",
+                "transfer",
+                "transferline",
+                "stockthreshold",
             )
         ],
+        "change_extra": ["inventory.approve_stocktake"],
     },
+    "purchasing": {
+        "title": "采购",
+        "models": [
+            ("purchasing", m)
+            for m in ("supplier", "supplierprice", "purchaseorder", "purchaseorderline", "purchaseorderevent")
+        ],
+        "change_extra": ["purchasing.approve_purchaseorder"],
+    },
+    "receiving": {
+        "title": "采购收货",
+        "models": [("purchasing", m) for m in ("purchasereceipt", "purchasereceiptline")],
+        "change_extra": ["purchasing.receive_purchaseorder"],
+    },
+    "alerts": {"title": "预警与通知", "models": [("core", "alert"), ("core", "notification")]},
     "audit": {"title": "审计记录", "models": [("core", "auditentry")]},
 }
 
@@ -88,6 +109,9 @@ ROLES: dict[str, dict[str, object]] = {
             "pricing": Level.CHANGE,
             "channels": Level.VIEW,
             "inventory": Level.VIEW,
+            "purchasing": Level.CHANGE,
+            "receiving": Level.VIEW,
+            "alerts": Level.VIEW,
             "audit": Level.VIEW,
         },
         "extra": [],
@@ -99,16 +123,32 @@ ROLES: dict[str, dict[str, object]] = {
             "pricing": Level.VIEW,
             "channels": Level.VIEW,
             "inventory": Level.VIEW,
+            "alerts": Level.VIEW,
         },
         "extra": ["core.reveal_pii"],
     },
-    "designer": {"name": "美工", "areas": {"catalog": Level.CHANGE}, "extra": []},
+    "designer": {"name": "美工", "areas": {"catalog": Level.CHANGE, "alerts": Level.VIEW}, "extra": []},
     "promotion": {
         "name": "推广",
-        "areas": {"catalog": Level.VIEW, "pricing": Level.CHANGE, "channels": Level.VIEW},
+        "areas": {
+            "catalog": Level.VIEW,
+            "pricing": Level.CHANGE,
+            "channels": Level.VIEW,
+            "alerts": Level.VIEW,
+        },
         "extra": [],
     },
-    "warehouse": {"name": "仓储", "areas": {"catalog": Level.VIEW, "inventory": Level.CHANGE}, "extra": []},
+    "warehouse": {
+        "name": "仓储",
+        "areas": {
+            "catalog": Level.VIEW,
+            "inventory": Level.CHANGE,
+            "purchasing": Level.VIEW,
+            "receiving": Level.CHANGE,
+            "alerts": Level.VIEW,
+        },
+        "extra": [],
+    },
     "finance": {
         "name": "财务",
         "areas": {
@@ -116,6 +156,9 @@ ROLES: dict[str, dict[str, object]] = {
             "pricing": Level.VIEW,
             "channels": Level.VIEW,
             "inventory": Level.VIEW,
+            "purchasing": Level.VIEW,
+            "receiving": Level.VIEW,
+            "alerts": Level.VIEW,
             "audit": Level.VIEW,
         },
         "extra": [],
@@ -128,6 +171,9 @@ READ_ONLY_MODELS = {
     ("catalog", "listingevent"),
     ("core", "auditentry"),
     ("inventory", "stockmovement"),
+    ("purchasing", "purchaseorderevent"),
+    ("purchasing", "purchasereceipt"),
+    ("purchasing", "purchasereceiptline"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Admin for the audit history: a searchable, read-only list; personal data in changes is masked."""
+"""Admin for the audit history (read-only, personal data masked), alerts and each user's notifications."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import DropdownFilter, RangeDateTimeFilter, RelatedDropdownFilter
 
+from shopops.core import notifications
 from shopops.core.admin_tools import ReadOnlyAdmin, change_lines, masked_changes
-from shopops.core.models import AuditEntry
+from shopops.core.models import Alert, AuditEntry, Notification
 
 
 class ActionFilter(DropdownFilter):
@@ -124,3 +125,34 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 
 admin.site.register(AuditEntry, AuditEntryAdmin)
+
+
+class AlertAdmin(ReadOnlyAdmin):
+    """Alerts open and close themselves (the periodic checks raise and resolve them)."""
+
+    list_display = ("title", "kind", "severity", "status", "first_seen", "last_seen", "resolved_at")
+    list_filter = ("status", "severity", "kind")
+    search_fields = ("title", "message", "dedup_key")
+
+
+class NotificationAdmin(ReadOnlyAdmin):
+    """Each user sees only their own notifications; opening the list offers "mark read"."""
+
+    list_display = ("title", "created_at", "read_at", "alert")
+    list_filter = (("created_at", RangeDateTimeFilter),)
+    search_fields = ("title", "body")
+    actions = ["mark_read"]
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
+        return super().get_queryset(request).filter(user_id=request.user.pk).select_related("alert")
+
+    @admin.action(description=_("标记为已读"), permissions=["view"])
+    def mark_read(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> None:
+        count = notifications.mark_notifications_read(
+            user=request.user, notification_ids=list(queryset.values_list("pk", flat=True))
+        )
+        self.message_user(request, _("已标记 %(count)d 条通知为已读") % {"count": count})
+
+
+admin.site.register(Alert, AlertAdmin)
+admin.site.register(Notification, NotificationAdmin)

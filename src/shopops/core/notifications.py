@@ -130,10 +130,10 @@ def resolve_alert(*, key: str, actor: Any = None, note: str = "", now: Any = Non
     return alert
 
 
-def open_alert_keys(*, kind_prefix: str) -> set[str]:
-    """Dedup keys of the open alerts whose kind starts with `kind_prefix` (for jobs that resolve leftovers)."""
+def open_alert_keys(*, kinds: Iterable[str]) -> set[str]:
+    """Dedup keys of the open alerts of these kinds (for jobs that resolve what they no longer see)."""
     return set(
-        Alert.objects.filter(status=AlertStatus.OPEN, kind__startswith=kind_prefix).values_list(
+        Alert.objects.filter(status=AlertStatus.OPEN, kind__in=list(kinds)).values_list(
             "dedup_key", flat=True
         )
     )

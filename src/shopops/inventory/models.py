@@ -168,6 +168,15 @@ class StockLevel(models.Model):
     reserved = models.IntegerField(_("预占"), default=0)
     safety_stock = models.IntegerField(_("安全库存"), default=0)
     in_transit = models.IntegerField(_("在途"), default=0)
+    location = models.ForeignKey(
+        Location,
+        verbose_name=_("库位"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stock_levels",
+        help_text=_("该SKU在本仓的主库位；按库位盘点时使用"),
+    )
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
     objects = StockLevelQuerySet.as_manager()
@@ -422,3 +431,355 @@ class BundleComponent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bundle_sku_id} ⊃ {self.component_sku_id}×{self.quantity}"
+
+
+class ChannelStockRule(models.Model):
+    """How much of the stock one shop may show and sell (渠道可售库存规则), the figure a marketplace sync pushes.
+
+    The rule (see `services.channel_available`): the pool is the available units (on hand − reserved −
+    safety stock, never below zero; bundles as complete bundles per warehouse) in the rule's warehouses
+    (none chosen = every active warehouse). From the pool we take away the units other shops keep for
+    themselves (`reserved_units` of every other active rule whose warehouses overlap) and this shop's
+    `buffer_units`; the result is capped at `quota_percent` % of the pool (rounded down), never below 0.
+    """
+
+    shop = models.OneToOneField(
+        "channels.Shop", verbose_name=_("店铺"), on_delete=models.CASCADE, related_name="stock_rule"
+    )
+    warehouses = models.ManyToManyField(
+        Warehouse,
+        verbose_name=_("供货仓库"),
+        blank=True,
+        related_name="+",
+        help_text=_("不选表示全部启用的仓库"),
+    )
+    buffer_units = models.PositiveIntegerField(
+        _("缓冲数量"), default=0, help_text=_("每个SKU少推送的件数，防止渠道超卖")
+    )
+    quota_percent = models.PositiveSmallIntegerField(
+        _("最多占比(%)"), default=100, help_text=_("本店最多可售库存池的百分之几，如 60")
+    )
+    reserved_units = models.PositiveIntegerField(
+        _("专留数量"), default=0, help_text=_("每个SKU为本店专门保留的件数，其他店铺不可售")
+    )
+    is_active = models.BooleanField(_("启用"), default=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("渠道库存规则")
+        verbose_name_plural = _("渠道库存规则")
+        ordering = ["shop_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quota_percent__lte=100), name="inventory_channel_rule_quota_at_most_100"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shop_id}: -{self.buffer_units} ≤{self.quota_percent}% 专留{self.reserved_units}"
+
+
+class WriteOffReason(models.TextChoices):
+    """Why units are written off (报损原因)."""
+
+    DAMAGED = "damaged", _("破损")
+    EXPIRED = "expired", _("过期")
+    LOST = "lost", _("丢失")
+    QUALITY = "quality", _("质量问题")
+    OTHER = "other", _("其他")
+
+
+class StocktakeScope(models.TextChoices):
+    FULL = "full", _("全盘")
+    CATEGORY = "category", _("按类目")
+    LOCATION = "location", _("按库位")
+    SKUS = "skus", _("按SKU")
+
+
+class StocktakeStatus(models.TextChoices):
+    COUNTING = "counting", _("盘点中")
+    SUBMITTED = "submitted", _("待审核")
+    POSTED = "posted", _("已过账")
+    CANCELLED = "cancelled", _("已取消")
+
+
+STOCKTAKE_TRANSITIONS: dict[str, set[str]] = {
+    StocktakeStatus.COUNTING: {StocktakeStatus.SUBMITTED, StocktakeStatus.CANCELLED},
+    StocktakeStatus.SUBMITTED: {StocktakeStatus.POSTED, StocktakeStatus.COUNTING, StocktakeStatus.CANCELLED},
+    StocktakeStatus.POSTED: set(),
+    StocktakeStatus.CANCELLED: set(),
+}
+
+
+class Stocktake(models.Model):
+    """A stock count (盘点单) of one warehouse: full, or a cycle count by category, location or SKU list.
+
+    Started with a snapshot of the on-hand quantity of every line (`StocktakeLine.expected_quantity`);
+    stock keeps moving while people count. With `is_blind` the expected quantity is hidden from the
+    counters (the count sheet and the UI must not show it). Counted → submitted → approved and posted by
+    a different user than the counters, which writes 盘盈/盘亏 ledger rows (see `services.post_stocktake`).
+    """
+
+    warehouse = models.ForeignKey(
+        Warehouse, verbose_name=_("仓库"), on_delete=models.PROTECT, related_name="stocktakes"
+    )
+    scope = models.CharField(_("范围"), max_length=10, choices=StocktakeScope.choices)
+    category = models.ForeignKey(
+        "catalog.Category",
+        verbose_name=_("类目"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    location = models.ForeignKey(
+        Location, verbose_name=_("库位"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    is_blind = models.BooleanField(_("盲盘"), default=True, help_text=_("盘点人看不到账面数量"))
+    status = models.CharField(
+        _("状态"),
+        max_length=10,
+        choices=StocktakeStatus.choices,
+        default=StocktakeStatus.COUNTING,
+        db_index=True,
+    )
+    note = models.CharField(_("备注"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("创建人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(_("开始时间（快照）"), default=timezone.now)
+    submitted_at = models.DateTimeField(_("提交时间"), null=True, blank=True)
+    posted_at = models.DateTimeField(_("过账时间"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("审核人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("盘点单")
+        verbose_name_plural = _("盘点单")
+        ordering = ["-id"]
+        permissions = [("approve_stocktake", _("可审核并过账盘点单"))]
+
+    def __str__(self) -> str:
+        return f"盘点单 #{self.pk} {self.get_scope_display()} ({self.get_status_display()})"
+
+
+class StocktakeLine(models.Model):
+    """One SKU of a stocktake: the on hand at the snapshot, the count, and the book level at count entry.
+
+    `book_quantity` is the on hand read (under the level's row lock) at the last count entry, i.e. the
+    snapshot plus every movement posted between the snapshot and the count. Variance = counted − book,
+    so a sale shipped while people count is never mistaken for a loss.
+    """
+
+    stocktake = models.ForeignKey(
+        Stocktake, verbose_name=_("盘点单"), on_delete=models.CASCADE, related_name="lines"
+    )
+    sku = models.ForeignKey("catalog.Sku", verbose_name=_("SKU"), on_delete=models.PROTECT, related_name="+")
+    expected_quantity = models.IntegerField(_("快照账面数"))
+    unit_cost = models.DecimalField(_("成本价"), max_digits=14, decimal_places=2)
+    counted_quantity = models.IntegerField(_("实盘数"), null=True, blank=True)
+    book_quantity = models.IntegerField(_("录入时账面数"), null=True, blank=True)
+    counted_at = models.DateTimeField(_("录入时间"), null=True, blank=True)
+    counted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("盘点人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    posted_quantity = models.IntegerField(_("过账差异"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("盘点明细")
+        verbose_name_plural = _("盘点明细")
+        ordering = ["stocktake_id", "sku_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["stocktake", "sku"], name="inventory_stocktake_unique_sku"),
+            models.CheckConstraint(
+                condition=Q(counted_quantity__isnull=True) | Q(counted_quantity__gte=0),
+                name="inventory_stocktake_counted_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stocktake_id}:{self.sku_id} {self.counted_quantity}"
+
+    @property
+    def is_counted(self) -> bool:
+        return self.counted_quantity is not None
+
+    @property
+    def movement_quantity(self) -> int | None:
+        """Net on-hand movements between the snapshot and the count entry."""
+        return None if self.book_quantity is None else self.book_quantity - self.expected_quantity
+
+    @property
+    def variance(self) -> int | None:
+        if self.counted_quantity is None or self.book_quantity is None:
+            return None
+        return self.counted_quantity - self.book_quantity
+
+
+class TransferStatus(models.TextChoices):
+    DRAFT = "draft", _("草稿")
+    SHIPPED = "shipped", _("已发出")
+    PARTIALLY_RECEIVED = "partially_received", _("部分收货")
+    RECEIVED = "received", _("已收货")
+    CLOSED = "closed", _("已关闭（有差异）")
+    CANCELLED = "cancelled", _("已取消")
+
+
+TRANSFER_TRANSITIONS: dict[str, set[str]] = {
+    TransferStatus.DRAFT: {TransferStatus.SHIPPED, TransferStatus.CANCELLED},
+    TransferStatus.SHIPPED: {
+        TransferStatus.PARTIALLY_RECEIVED,
+        TransferStatus.RECEIVED,
+        TransferStatus.CLOSED,
+    },
+    TransferStatus.PARTIALLY_RECEIVED: {
+        TransferStatus.PARTIALLY_RECEIVED,
+        TransferStatus.RECEIVED,
+        TransferStatus.CLOSED,
+    },
+    TransferStatus.RECEIVED: set(),
+    TransferStatus.CLOSED: set(),
+    TransferStatus.CANCELLED: set(),
+}
+
+
+class Transfer(models.Model):
+    """A stock transfer (调拨单) between two warehouses, in transit between shipping and receiving.
+
+    Shipping takes the units off the source (调拨出) and counts them as in transit at the destination;
+    receiving (possibly in parts) puts them on hand there (调拨入). Closing with units still missing
+    records the difference (lost in transit) and clears the in-transit count.
+    """
+
+    source = models.ForeignKey(
+        Warehouse, verbose_name=_("调出仓"), on_delete=models.PROTECT, related_name="transfers_out"
+    )
+    destination = models.ForeignKey(
+        Warehouse, verbose_name=_("调入仓"), on_delete=models.PROTECT, related_name="transfers_in"
+    )
+    status = models.CharField(
+        _("状态"), max_length=20, choices=TransferStatus.choices, default=TransferStatus.DRAFT, db_index=True
+    )
+    note = models.CharField(_("备注"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("创建人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    shipped_at = models.DateTimeField(_("发出时间"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("调拨单")
+        verbose_name_plural = _("调拨单")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(source=F("destination")), name="inventory_transfer_distinct_warehouses"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"调拨单 #{self.pk} {self.source_id}→{self.destination_id} ({self.get_status_display()})"
+
+
+class TransferLine(models.Model):
+    """One SKU of a transfer: units asked for, shipped and received so far (the rest is in transit)."""
+
+    transfer = models.ForeignKey(
+        Transfer, verbose_name=_("调拨单"), on_delete=models.CASCADE, related_name="lines"
+    )
+    sku = models.ForeignKey("catalog.Sku", verbose_name=_("SKU"), on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(_("数量"))
+    shipped_quantity = models.PositiveIntegerField(_("已发数量"), default=0)
+    received_quantity = models.PositiveIntegerField(_("已收数量"), default=0)
+
+    class Meta:
+        verbose_name = _("调拨明细")
+        verbose_name_plural = _("调拨明细")
+        ordering = ["transfer_id", "sku_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["transfer", "sku"], name="inventory_transfer_unique_sku"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="inventory_transfer_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(received_quantity__lte=F("shipped_quantity")),
+                name="inventory_transfer_received_within_shipped",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transfer_id}:{self.sku_id} {self.received_quantity}/{self.shipped_quantity}"
+
+    @property
+    def in_transit_quantity(self) -> int:
+        return self.shipped_quantity - self.received_quantity
+
+
+class StockThreshold(models.Model):
+    """Low-stock and overstock thresholds (库存预警线) of one SKU in one warehouse, or over all warehouses.
+
+    Measured on free stock (on hand − reserved): at or below `low_stock_quantity` (the reorder point)
+    is low; above `overstock_quantity` is overstock. A row without a warehouse sums every active one.
+    The periodic job `check_stock_alerts` raises and resolves the alerts.
+    """
+
+    sku = models.ForeignKey(
+        "catalog.Sku", verbose_name=_("SKU"), on_delete=models.CASCADE, related_name="stock_thresholds"
+    )
+    warehouse = models.ForeignKey(
+        Warehouse,
+        verbose_name=_("仓库"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text=_("不选表示全部仓库合计"),
+    )
+    low_stock_quantity = models.PositiveIntegerField(_("低库存线（补货点）"), null=True, blank=True)
+    overstock_quantity = models.PositiveIntegerField(_("超储线"), null=True, blank=True)
+    is_active = models.BooleanField(_("启用"), default=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("库存预警线")
+        verbose_name_plural = _("库存预警线")
+        ordering = ["sku_id", "warehouse_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sku", "warehouse"],
+                condition=Q(warehouse__isnull=False),
+                name="inventory_threshold_unique_sku_warehouse",
+            ),
+            models.UniqueConstraint(
+                fields=["sku"], condition=Q(warehouse__isnull=True), name="inventory_threshold_unique_sku_all"
+            ),
+            models.CheckConstraint(
+                condition=Q(low_stock_quantity__isnull=True)
+                | Q(overstock_quantity__isnull=True)
+                | Q(overstock_quantity__gt=F("low_stock_quantity")),
+                name="inventory_threshold_overstock_above_low",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id}@{self.warehouse_id or '全部'}: ≤{self.low_stock_quantity} >{self.overstock_quantity}"

@@ -9,12 +9,12 @@ from django.test import Client
 from django.urls import reverse
 
 from shopops.core import audit
-from shopops.core.models import AuditEntry
+from shopops.core.models import AuditEntry, Notification
 
 User = Any
 
 OUR_APPS = {"core", "accounts", "auth", "channels", "catalog"}
-READ_ONLY = {"auditentry", "pricehistory", "listingevent"}
+READ_ONLY = {"auditentry", "pricehistory", "listingevent", "alert", "notification"}
 MODELS = sorted(
     (model._meta.app_label, model._meta.model_name)
     for model in admin.site._registry
@@ -203,3 +203,28 @@ def test_english_can_be_chosen_and_shows_english(staff: Callable[..., User]) -> 
     assert "商品管理" not in english
     assert "Sale price" in sku_list
     assert "Bulk price adjustment" in sku_list
+
+
+def test_each_user_sees_only_their_own_notifications_and_marks_them_read(make_user: Any) -> None:
+    # given
+    warehouse_user = make_user("warehouse")
+    other = make_user("warehouse")
+    mine = Notification.objects.create(user=warehouse_user, title="库存不足：A-01")
+    Notification.objects.create(user=other, title="库存不足：B-02")
+    client = Client()
+    client.force_login(warehouse_user)
+    # when
+    page = client.get(reverse("admin:core_notification_changelist"))
+    response = client.post(
+        reverse("admin:core_notification_changelist"),
+        {"action": "mark_read", "_selected_action": [mine.pk]},
+    )
+    # then
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "库存不足：A-01" in html
+    assert "库存不足：B-02" not in html
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    assert mine.read_at is not None
+    assert Notification.objects.get(user=other).read_at is None
