@@ -1,8 +1,15 @@
-"""`shopops serve`: check the installation, then run granian (WSGI) with static files, or runserver with --dev."""
+"""`shopops serve`: check the installation, then run granian (WSGI) with static files and the job worker.
+
+The embedded mode has no separate process manager, so serve starts the Huey consumer (scheduled prices,
+imports, alerts) beside the web server and stops it when the web server stops; `--no-worker` leaves it to
+a separately run `shopops worker` (production).
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,6 +76,11 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
         parser.add_argument("--threads", type=int, default=8, help="request threads per worker process")
         parser.add_argument("--dev", action="store_true", help="Django's auto-reloading runserver (DEBUG on)")
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="do not start the job worker (run `shopops worker` yourself)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
@@ -91,4 +103,17 @@ class Command(BaseCommand):
         )
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopops.settings")
         connection.close()
-        os.execv(command[0], command)
+        worker = None
+        if not options["no_worker"]:
+            worker = subprocess.Popen([sys.executable, "-m", "shopops.cli", "worker"])
+        web = subprocess.Popen(command)
+        try:
+            code = web.wait()
+        except KeyboardInterrupt:
+            web.send_signal(signal.SIGINT)
+            code = web.wait()
+        finally:
+            if worker is not None and worker.poll() is None:
+                worker.terminate()
+                worker.wait(timeout=30)
+        raise SystemExit(code)
