@@ -213,6 +213,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # the consumer logs every periodic run twice (its own handler and ours); keep warnings only
+        "huey": {"level": "WARNING"},
     },
 }
 
