@@ -19,6 +19,7 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
         [
             (_("商品"), "inventory_2", "admin:catalog_product_changelist", "catalog.view_product"),
             (_("SKU"), "style", "admin:catalog_sku_changelist", "catalog.view_sku"),
+            (_("导入商品"), "upload_file", "admin:catalog_sku_import_products", "catalog.change_price"),
             (_("类目"), "account_tree", "admin:catalog_category_changelist", "catalog.view_category"),
             (_("品牌"), "sell", "admin:catalog_brand_changelist", "catalog.view_brand"),
             (

@@ -27,6 +27,7 @@ from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminSelectWidge
 
 from shopops.catalog import queries as catalog_queries
 from shopops.catalog import services as catalog_services
+from shopops.catalog.admin_imports import ProductImportExportAdmin
 from shopops.catalog.models import (
     LISTING_TRANSITIONS,
     Brand,
@@ -462,7 +463,7 @@ class BulkPriceConfirmForm(BulkPriceForm):
     acknowledge_warnings = acknowledge_field()
 
 
-class SkuAdmin(PriceFieldsMixin, ShopOpsModelAdmin):
+class SkuAdmin(PriceFieldsMixin, ProductImportExportAdmin):
     form = SkuForm
     list_display = (
         "merchant_code",

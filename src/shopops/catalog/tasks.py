@@ -1,13 +1,15 @@
-"""Catalog jobs: apply scheduled price changes every minute."""
+"""Catalog jobs: apply scheduled price changes every minute; run product imports queued from the admin."""
 
 from __future__ import annotations
 
 import logging
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task
+from huey.contrib.djhuey import db_periodic_task, db_task
 
+from shopops.catalog import imports as catalog_imports
 from shopops.catalog import services as catalog_services
+from shopops.core import jobs as core_jobs
 from shopops.core.context import origin
 
 logger = logging.getLogger(__name__)
@@ -25,3 +27,10 @@ def apply_scheduled_prices() -> None:
             len(summary.finished),
             len(summary.skipped),
         )
+
+
+@db_task()
+def run_product_import(job_id: int) -> None:
+    """Run a queued product import job (enqueued on commit by the admin); a job runs at most once."""
+    with origin("job"):
+        core_jobs.run_import_job(job_id=job_id, importer=catalog_imports.import_products)

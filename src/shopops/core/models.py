@@ -1,4 +1,4 @@
-"""Audit history (append-only) and the personal-data permissions."""
+"""Audit history (append-only), the personal-data permissions, alerts, notifications and import jobs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -180,3 +181,71 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("导入中")
+    SUCCEEDED = "succeeded", _("已完成")
+    FAILED = "failed", _("失败")
+    REFUSED = "refused", _("被拒绝")
+
+
+IMPORT_JOB_FINISHED = frozenset({ImportJobStatus.SUCCEEDED, ImportJobStatus.FAILED, ImportJobStatus.REFUSED})
+
+
+class ImportJob(models.Model):
+    """One uploaded file imported in the background (by a Huey task), with its progress and its result.
+
+    `options` holds how to import (`mode`: all_or_nothing | skip_bad_rows, `dry_run`); `result` what the
+    import did (counts, the first errors, unknown columns, preview). Created, run and finished only
+    through `core.jobs`; progress while running is kept in the cache (the import's own transaction
+    would hide it from other requests) and copied to `rows_done`/`rows_total` when the job ends.
+    """
+
+    kind = models.CharField(_("类型"), max_length=40, db_index=True, help_text=_("如 products"))
+    file = models.FileField(_("文件"), upload_to="imports/%Y/%m/", max_length=300)
+    original_filename = models.CharField(_("原文件名"), max_length=255)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
+    options = models.JSONField(_("选项"), default=dict, blank=True)
+    status = models.CharField(
+        _("状态"),
+        max_length=10,
+        choices=ImportJobStatus.choices,
+        default=ImportJobStatus.QUEUED,
+        db_index=True,
+    )
+    rows_done = models.PositiveIntegerField(_("已处理行数"), default=0)
+    rows_total = models.PositiveIntegerField(_("总行数"), null=True, blank=True)
+    result = models.JSONField(_("结果"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    errors_file = models.FileField(_("错误明细"), upload_to="imports/%Y/%m/", max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("创建人"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导入任务")
+        verbose_name_plural = _("导入任务")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["created_by", "kind", "-created_at"], name="core_importjob_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.original_filename}"
+
+    @property
+    def mode(self) -> str:
+        return str(self.options.get("mode", "all_or_nothing"))
+
+    @property
+    def is_dry_run(self) -> bool:
+        return bool(self.options.get("dry_run", False))
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in IMPORT_JOB_FINISHED

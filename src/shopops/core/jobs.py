@@ -1,0 +1,275 @@
+"""Background import jobs: create one from an upload, run it with throttled progress, record its result."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import IO, Any
+
+from django.core.cache import cache
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from shopops.core import audit, tabular
+from shopops.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from shopops.core.models import ImportJob, ImportJobStatus
+
+logger = logging.getLogger(__name__)
+
+Importer = Callable[..., tabular.ImportResult]
+
+PROGRESS_EVERY_ROWS = 1000
+PROGRESS_EVERY_SECONDS = 0.5
+PROGRESS_TIMEOUT_SECONDS = 24 * 60 * 60
+PROBLEM_LIMIT = 1000  # errors (and warnings) kept in `result`; the errors file has them all
+PROBLEM_HEADERS = ("类型", "行号", "列", "说明")
+MODES = frozenset(str(mode) for mode in tabular.Mode)
+
+
+class ImportJobNotConfirmable(Conflict):
+    code = "import_job_not_confirmable"
+
+
+def _sha256(handle: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    handle.seek(0)
+    while block := handle.read(1024 * 1024):
+        digest.update(block)
+    handle.seek(0)
+    return digest.hexdigest()
+
+
+def _options(mode: str, dry_run: bool, **extra: Any) -> dict[str, Any]:
+    if mode not in MODES:
+        raise InvalidInput(f"导入方式无效：{mode}", fields={"mode": "须为 all_or_nothing 或 skip_bad_rows"})
+    return {"mode": mode, "dry_run": dry_run, **extra}
+
+
+def create_import_job(
+    *, kind: str, upload: IO[bytes], filename: str, mode: str, dry_run: bool, actor: Any
+) -> ImportJob:
+    """Store the uploaded file (under MEDIA imports/YYYY/MM/) and a queued job for it. The caller
+    enqueues the task with `transaction.on_commit`, so the worker never sees an uncommitted job."""
+    name = PurePath(filename.replace("\\", "/")).name[:255] or "upload"
+    options = _options(mode, dry_run)
+    with transaction.atomic():
+        job = ImportJob(
+            kind=kind, original_filename=name, sha256=_sha256(upload), options=options, created_by=actor
+        )
+        job.file.save(name, File(upload, name=name), save=False)
+        job.save()
+        audit.record(
+            actor=actor,
+            action="import_job.created",
+            instance=job,
+            changes={"kind": kind, "filename": name, "sha256": job.sha256, **options},
+        )
+    return job
+
+
+def confirm_import_job(*, job_id: int, mode: str, actor: Any) -> ImportJob:
+    """A new, real (not dry-run) job for the file a finished dry run checked."""
+    with transaction.atomic():
+        checked = ImportJob.objects.filter(pk=job_id, created_by=actor).first()
+        if checked is None:
+            raise NotFound("导入任务不存在")
+        if not checked.is_dry_run or not checked.is_finished or "counts" not in checked.result:
+            raise ImportJobNotConfirmable(
+                "只有已完成的试导入才能确认导入", fields={"job": f"任务状态：{checked.get_status_display()}"}
+            )
+        options = _options(mode, False, confirms=checked.pk)
+        job = ImportJob.objects.create(
+            kind=checked.kind,
+            file=checked.file.name,
+            original_filename=checked.original_filename,
+            sha256=checked.sha256,
+            options=options,
+            created_by=actor,
+        )
+        audit.record(
+            actor=actor,
+            action="import_job.created",
+            instance=job,
+            changes={"kind": job.kind, "filename": job.original_filename, "sha256": job.sha256, **options},
+        )
+    return job
+
+
+def start_import_job(*, job_id: int) -> ImportJob | None:
+    """Mark a queued job running; None when it is gone or already started (a task delivered twice)."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != ImportJobStatus.QUEUED:
+            return None
+        job.status = ImportJobStatus.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["status", "started_at"])
+    return job
+
+
+# Progress.
+
+
+def _progress_key(job_id: int) -> str:
+    return f"shopops:import-job:{job_id}:progress"
+
+
+def save_progress(*, job_id: int, rows_done: int, rows_total: int | None) -> None:
+    """Progress of a running job, in the cache: the import's transaction would hide (or roll back) a
+    database write, and the cache (file-based or Redis) is shared by the web server and the worker."""
+    cache.set(_progress_key(job_id), (rows_done, rows_total), PROGRESS_TIMEOUT_SECONDS)
+
+
+def job_progress(job: ImportJob) -> tuple[int, int | None]:
+    """(rows done, rows total if known) of a job, for any request."""
+    if job.status == ImportJobStatus.RUNNING:
+        cached = cache.get(_progress_key(job.pk))
+        if cached is not None:
+            return int(cached[0]), cached[1]
+    return job.rows_done, job.rows_total
+
+
+class ProgressRecorder:
+    """The `progress` callback of an import: saves when 1,000 rows or 0.5 s have passed since the last save."""
+
+    def __init__(
+        self,
+        *,
+        job_id: int,
+        every_rows: int = PROGRESS_EVERY_ROWS,
+        every_seconds: float = PROGRESS_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.job_id = job_id
+        self.every_rows = every_rows
+        self.every_seconds = every_seconds
+        self.clock = clock
+        self.saved_rows = 0
+        self.saved_at = clock()
+        self.saves = 0
+
+    def __call__(self, rows_done: int, rows_total: int | None) -> None:
+        now = self.clock()
+        if rows_done - self.saved_rows < self.every_rows and now - self.saved_at < self.every_seconds:
+            return
+        save_progress(job_id=self.job_id, rows_done=rows_done, rows_total=rows_total)
+        self.saved_rows = rows_done
+        self.saved_at = now
+        self.saves += 1
+
+
+# Results.
+
+
+def _problems(problems: list[tabular.RowError]) -> list[dict[str, Any]]:
+    return [
+        {"row": problem.row, "column": problem.column, "message": problem.message}
+        for problem in problems[:PROBLEM_LIMIT]
+    ]
+
+
+def result_data(result: tabular.ImportResult) -> dict[str, Any]:
+    """An ImportResult as JSON for `ImportJob.result`, errors and warnings capped at PROBLEM_LIMIT."""
+    return {
+        "counts": result.counts(),
+        "committed": result.committed,
+        "is_refused": result.is_refused,
+        "mode": str(result.mode),
+        "dry_run": result.dry_run,
+        "file_format": result.file_format,
+        "encoding": result.encoding,
+        "columns": result.columns,
+        "unknown_columns": result.unknown_columns,
+        "errors": _problems(result.errors),
+        "error_count": len(result.errors),
+        "warnings": _problems(result.warnings),
+        "warning_count": len(result.warnings),
+        "preview": [
+            {"row": row.row, "key": row.key, "action": row.action, "changes": row.changes}
+            for row in result.preview
+        ],
+        "duration_seconds": round(result.duration_seconds, 3),
+    }
+
+
+def _save_problems_file(job: ImportJob, result: tabular.ImportResult) -> None:
+    """Every error and warning as CSV beside the upload (the result keeps only the first ones)."""
+    rows = [("错误", error.row, error.column, error.message) for error in result.errors]
+    rows += [("警告", warning.row, warning.column, warning.message) for warning in result.warnings]
+    if not rows:
+        return
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as buffer:
+        tabular.write_table(buffer, headers=PROBLEM_HEADERS, rows=rows, file_format="csv")
+        buffer.seek(0)
+        stem = PurePath(job.original_filename).stem[:100] or "import"
+        name = f"{stem}-errors-{job.pk}.csv"
+        job.errors_file.save(name, File(buffer, name=name), save=False)
+
+
+def finish_import_job(
+    *,
+    job_id: int,
+    status: ImportJobStatus,
+    result: dict[str, Any],
+    rows_done: int = 0,
+    outcome: tabular.ImportResult | None = None,
+) -> ImportJob:
+    """Record how a job ended (its result, final row counts, the errors file) and audit it."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        if outcome is not None:
+            _save_problems_file(job, outcome)
+        job.status = status
+        job.result = result
+        job.rows_done = rows_done
+        job.rows_total = rows_done
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "result", "rows_done", "rows_total", "errors_file", "finished_at"])
+        audit.record(
+            actor=job.created_by,
+            action="import_job.finished",
+            instance=job,
+            changes={"status": str(status), "rows": rows_done, **result.get("counts", {})},
+            reason=str(result.get("message", "")),
+        )
+    cache.delete(_progress_key(job_id))
+    return job
+
+
+def run_import_job(*, job_id: int, importer: Importer) -> ImportJob | None:
+    """Run a queued job with `importer` (e.g. catalog's import_products) as its creator. A refused file
+    or a failure ends the job (status refused / failed) instead of raising, so a task never retries it."""
+    job = start_import_job(job_id=job_id)
+    if job is None:
+        return None
+    recorder = ProgressRecorder(job_id=job.pk)
+    try:
+        with job.file.open("rb") as handle:
+            outcome = importer(
+                source=handle,
+                filename=job.original_filename,
+                actor=job.created_by,
+                mode=job.mode,
+                dry_run=job.is_dry_run,
+                progress=recorder,
+            )
+    except DomainError as error:
+        refusal = {"message": error.message, "code": error.code, "fields": error.fields}
+        return finish_import_job(job_id=job.pk, status=ImportJobStatus.REFUSED, result=refusal)
+    except Exception as error:
+        logger.exception("import job %s failed", job.pk)
+        failure = {"message": f"导入失败：{type(error).__name__}: {error}"}
+        return finish_import_job(job_id=job.pk, status=ImportJobStatus.FAILED, result=failure)
+    status = ImportJobStatus.REFUSED if outcome.is_refused else ImportJobStatus.SUCCEEDED
+    return finish_import_job(
+        job_id=job.pk,
+        status=status,
+        result=result_data(outcome),
+        rows_done=outcome.total_rows,
+        outcome=outcome,
+    )
