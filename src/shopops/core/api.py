@@ -199,6 +199,11 @@ def install_error_handlers(api: NinjaAPI) -> None:  # noqa: C901 - one small han
         api.add_exception_handler(exception, handler)
 
 
+def acting_user(request: HttpRequest) -> Any:
+    """The user an authenticated API call acts for (session user or the token's owner)."""
+    return request.auth  # type: ignore[attr-defined]
+
+
 def requires(permission: str) -> Callable[[F], F]:
     """Declare the permission an endpoint needs; checked before the handler runs, shown in OpenAPI."""
 

@@ -23,6 +23,7 @@ from shopops.core.api import (
     ObjectId,
     Pagination,
     PlainText,
+    acting_user,
     apply_ordering,
     ordering_description,
     requires,
@@ -61,16 +62,12 @@ DecimalOut = Annotated[
 ]
 
 
-def _user(request: HttpRequest) -> Any:
-    return request.auth  # type: ignore[attr-defined]
-
-
 def _not_found(what: str) -> NotFound:
     return NotFound(f"{what}不存在或不在您的权限范围内")
 
 
 def _warehouse_in_scope(request: HttpRequest, warehouse_id: int, *, field: str = "warehouse_id") -> Warehouse:
-    warehouse = Warehouse.objects.for_user(_user(request)).filter(pk=warehouse_id).first()
+    warehouse = Warehouse.objects.for_user(acting_user(request)).filter(pk=warehouse_id).first()
     if warehouse is None:
         raise NotFound("仓库不存在或不在您的权限范围内", fields={field: "不存在"})
     return warehouse
@@ -114,7 +111,7 @@ class WarehouseFilters(Schema):
 @requires("inventory.view_warehouse")
 def list_warehouses(request: HttpRequest, filters: Query[WarehouseFilters]) -> QuerySet[Warehouse]:
     """Warehouses in the user's warehouse scope, by code."""
-    warehouses = Warehouse.objects.for_user(_user(request)).order_by("code", "pk")
+    warehouses = Warehouse.objects.for_user(acting_user(request)).order_by("code", "pk")
     if filters.search:
         warehouses = warehouses.filter(Q(code__icontains=filters.search) | Q(name__icontains=filters.search))
     if filters.kind:
@@ -135,7 +132,7 @@ def get_warehouse(request: HttpRequest, warehouse_id: ObjectId) -> Warehouse:
 @requires("inventory.add_warehouse")
 def create_warehouse(request: HttpRequest, payload: WarehouseIn) -> Status[Warehouse]:
     """Create a warehouse (audited as warehouse.created)."""
-    return Status(201, inventory_services.create_warehouse(actor=_user(request), **payload.dict()))
+    return Status(201, inventory_services.create_warehouse(actor=acting_user(request), **payload.dict()))
 
 
 @router.patch("/inventory/warehouses/{warehouse_id}", response={200: WarehouseOut, **ERROR_RESPONSES})
@@ -144,7 +141,9 @@ def update_warehouse(request: HttpRequest, warehouse_id: ObjectId, payload: Ware
     """Change the given fields of a warehouse (audited as warehouse.updated); the code never changes."""
     _warehouse_in_scope(request, warehouse_id)
     changes = {key: value for key, value in payload.dict(exclude_unset=True).items() if value is not None}
-    return inventory_services.update_warehouse(warehouse_id=warehouse_id, actor=_user(request), **changes)
+    return inventory_services.update_warehouse(
+        warehouse_id=warehouse_id, actor=acting_user(request), **changes
+    )
 
 
 # stock levels
@@ -184,7 +183,7 @@ class StockFilters(Schema):
 
 
 def _levels(request: HttpRequest) -> Any:
-    return inventory_queries.stock_levels(user=_user(request)).select_related("sku__product")
+    return inventory_queries.stock_levels(user=acting_user(request)).select_related("sku__product")
 
 
 @router.get("/inventory/stock", response={200: list[StockLevelOut], **ERROR_RESPONSES})
@@ -231,7 +230,9 @@ def get_sku_stock(request: HttpRequest, sku_id: ObjectId) -> dict[str, Any]:
     if sku is None:
         raise _not_found("SKU")
     levels = list(_levels(request).filter(sku_id=sku_id).order_by("warehouse__code", "pk"))
-    active = Warehouse.objects.for_user(_user(request)).filter(is_active=True).values_list("pk", flat=True)
+    active = (
+        Warehouse.objects.for_user(acting_user(request)).filter(is_active=True).values_list("pk", flat=True)
+    )
     return {
         "sku_id": sku.pk,
         "merchant_code": sku.merchant_code,
@@ -295,7 +296,7 @@ def adjust_stock(request: HttpRequest, payload: AdjustIn) -> Status[StockMovemen
         quantity_delta=payload.quantity_delta,
         reason=payload.reason,
         movement_type=payload.movement_type,
-        actor=_user(request),
+        actor=acting_user(request),
     )
     return Status(201, StockMovement.objects.select_related("sku", "warehouse", "actor").get(pk=movement.pk))
 
@@ -321,7 +322,9 @@ class MovementFilters(Schema):
 @requires("inventory.view_stockmovement")
 def list_movements(request: HttpRequest, filters: Query[MovementFilters]) -> QuerySet[StockMovement]:
     """The stock ledger (库存流水) in the user's warehouses, newest first: every change with before/after."""
-    movements = StockMovement.objects.for_user(_user(request)).select_related("sku", "warehouse", "actor")
+    movements = StockMovement.objects.for_user(acting_user(request)).select_related(
+        "sku", "warehouse", "actor"
+    )
     if filters.sku is not None:
         movements = movements.filter(sku_id=filters.sku)
     if filters.warehouse is not None:
@@ -397,7 +400,7 @@ class ReferenceIn(Schema):
 @requires("inventory.view_reservation")
 def list_reservations(request: HttpRequest, filters: Query[ReservationFilters]) -> QuerySet[Reservation]:
     """Reservations (预占) in the user's warehouses, newest first."""
-    reservations = Reservation.objects.for_user(_user(request)).order_by("-id")
+    reservations = Reservation.objects.for_user(acting_user(request)).order_by("-id")
     if filters.reference:
         reservations = reservations.filter(reference=filters.reference)
     if filters.reference_type:
@@ -412,7 +415,7 @@ def list_reservations(request: HttpRequest, filters: Query[ReservationFilters]) 
 
 
 def _require_in_scope(request: HttpRequest, reservations: list[Reservation]) -> None:
-    allowed = warehouse_ids_for(_user(request))
+    allowed = warehouse_ids_for(acting_user(request))
     if allowed is not None and any(item.warehouse_id not in allowed for item in reservations):
         raise _not_found("预占")
 
@@ -436,7 +439,7 @@ def reserve_stock(
         raise InvalidInput("须提供 reference 或 Idempotency-Key", fields={"reference": "必填"})
     if payload.warehouse_id is not None:
         _warehouse_in_scope(request, payload.warehouse_id)
-    elif warehouse_ids_for(_user(request)) is not None:
+    elif warehouse_ids_for(acting_user(request)) is not None:
         raise InvalidInput("您只能操作部分仓库，请指定仓库", fields={"warehouse_id": "必填"})
     reservations = inventory_services.reserve_stock(
         sku_id=payload.sku_id,
@@ -445,7 +448,7 @@ def reserve_stock(
         reference_type=payload.reference_type,
         warehouse_id=payload.warehouse_id,
         expires_at=payload.expires_at,
-        actor=_user(request),
+        actor=acting_user(request),
     )
     _require_in_scope(request, reservations)
     return Status(
@@ -473,7 +476,7 @@ def release_reservation(request: HttpRequest, payload: ReferenceIn) -> dict[str,
         reference=payload.reference,
         reference_type=payload.reference_type,
         sku_id=payload.sku_id,
-        actor=_user(request),
+        actor=acting_user(request),
     )
     return {
         "reference_type": payload.reference_type,
@@ -491,7 +494,7 @@ def commit_reservation(request: HttpRequest, payload: ReferenceIn) -> dict[str, 
         reference=payload.reference,
         reference_type=payload.reference_type,
         sku_id=payload.sku_id,
-        actor=_user(request),
+        actor=acting_user(request),
     )
     return {
         "reference_type": payload.reference_type,
@@ -525,7 +528,7 @@ def _report_response(
 ) -> HttpResponse | dict[str, Any]:
     if page.format == "xlsx":
         with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as buffer:
-            reports.write_xlsx(name, params, user=_user(request), destination=buffer)
+            reports.write_xlsx(name, params, user=acting_user(request), destination=buffer)
             buffer.seek(0)
             content = buffer.read()
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
@@ -533,7 +536,7 @@ def _report_response(
         response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.xlsx"'
         return response
     run = reports.REPORTS[name][0]
-    rows = run(params, user=_user(request))
+    rows = run(params, user=acting_user(request))
     return {
         "count": len(rows),
         "items": [asdict(row) for row in rows[page.offset : page.offset + page.limit]],

@@ -18,6 +18,7 @@ from shopops.core.api import (
     ObjectId,
     Pagination,
     PlainText,
+    acting_user,
     apply_ordering,
     ordering_description,
     requires,
@@ -57,14 +58,10 @@ Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
 PositiveUnits = Annotated[int, Field(ge=1, le=MAX_UNITS)]
 
 
-def _user(request: HttpRequest) -> Any:
-    return request.auth  # type: ignore[attr-defined]
-
-
 def _warehouse_in_scope(request: HttpRequest, warehouse_id: int | None) -> None:
     if (
         warehouse_id is not None
-        and not Warehouse.objects.for_user(_user(request)).filter(pk=warehouse_id).exists()
+        and not Warehouse.objects.for_user(acting_user(request)).filter(pk=warehouse_id).exists()
     ):
         raise NotFound("仓库不存在或不在您的权限范围内", fields={"warehouse_id": "不存在"})
 
@@ -171,7 +168,7 @@ def get_supplier(request: HttpRequest, supplier_id: ObjectId) -> Supplier:
 @requires("purchasing.add_supplier")
 def create_supplier(request: HttpRequest, payload: SupplierIn) -> Status[Supplier]:
     """Create a supplier (audited as supplier.created)."""
-    return Status(201, services.create_supplier(actor=_user(request), **payload.dict()))
+    return Status(201, services.create_supplier(actor=acting_user(request), **payload.dict()))
 
 
 @router.patch("/purchasing/suppliers/{supplier_id}", response={200: SupplierOut, **ERROR_RESPONSES})
@@ -179,7 +176,7 @@ def create_supplier(request: HttpRequest, payload: SupplierIn) -> Status[Supplie
 def update_supplier(request: HttpRequest, supplier_id: ObjectId, payload: SupplierUpdateIn) -> Supplier:
     """Change the given fields of a supplier (audited as supplier.updated)."""
     changes = {key: value for key, value in payload.dict(exclude_unset=True).items() if value is not None}
-    return services.update_supplier(supplier_id=supplier_id, actor=_user(request), **changes)
+    return services.update_supplier(supplier_id=supplier_id, actor=acting_user(request), **changes)
 
 
 # price agreements
@@ -241,7 +238,7 @@ def list_supplier_prices(
 @requires("purchasing.add_supplierprice")
 def create_supplier_price(request: HttpRequest, payload: SupplierPriceIn) -> Status[SupplierPrice]:
     """Agree a price of a SKU with a supplier for a period."""
-    return Status(201, services.create_supplier_price(actor=_user(request), **payload.dict()))
+    return Status(201, services.create_supplier_price(actor=acting_user(request), **payload.dict()))
 
 
 @router.patch("/purchasing/supplier-prices/{price_id}", response={200: SupplierPriceOut, **ERROR_RESPONSES})
@@ -255,14 +252,14 @@ def update_supplier_price(
         for key, value in payload.dict(exclude_unset=True).items()
         if value is not None or key == "valid_to"
     }
-    return services.update_supplier_price(price_id=price_id, actor=_user(request), **changes)
+    return services.update_supplier_price(price_id=price_id, actor=acting_user(request), **changes)
 
 
 @router.delete("/purchasing/supplier-prices/{price_id}", response={204: None, **ERROR_RESPONSES})
 @requires("purchasing.delete_supplierprice")
 def delete_supplier_price(request: HttpRequest, price_id: ObjectId) -> Status[None]:
     """Remove a price agreement (audited as supplier_price.deleted)."""
-    services.delete_supplier_price(price_id=price_id, actor=_user(request))
+    services.delete_supplier_price(price_id=price_id, actor=acting_user(request))
     return Status(204, None)
 
 
@@ -375,7 +372,7 @@ def list_purchase_orders(
     request: HttpRequest, filters: Query[PurchaseOrderFilters]
 ) -> QuerySet[PurchaseOrder]:
     """Purchase orders delivering to the user's warehouses."""
-    orders = PurchaseOrder.objects.for_user(_user(request)).select_related("supplier")
+    orders = PurchaseOrder.objects.for_user(acting_user(request)).select_related("supplier")
     if filters.status:
         orders = orders.filter(status=filters.status)
     if filters.supplier:
@@ -388,7 +385,7 @@ def list_purchase_orders(
 
 
 def _order(request: HttpRequest, po_id: int) -> PurchaseOrder:
-    order = queries.purchase_orders(user=_user(request)).filter(pk=po_id).first()
+    order = queries.purchase_orders(user=acting_user(request)).filter(pk=po_id).first()
     if order is None:
         raise NotFound("采购单不存在或不在您的权限范围内")
     return order
@@ -406,7 +403,7 @@ def get_purchase_order(request: HttpRequest, po_id: ObjectId) -> PurchaseOrder:
 def create_purchase_order(request: HttpRequest, payload: PurchaseOrderIn) -> Status[PurchaseOrder]:
     """Create a draft purchase order to a warehouse in the user's scope."""
     _warehouse_in_scope(request, payload.warehouse_id)
-    order = services.create_purchase_order(actor=_user(request), **payload.dict())
+    order = services.create_purchase_order(actor=acting_user(request), **payload.dict())
     return Status(201, _order(request, order.pk))
 
 
@@ -419,7 +416,7 @@ def update_purchase_order(
     _order(request, po_id)
     changes = payload.dict(exclude_unset=True)
     changes = {key: value for key, value in changes.items() if value is not None or key == "expected_date"}
-    services.update_purchase_order(po_id=po_id, actor=_user(request), **changes)
+    services.update_purchase_order(po_id=po_id, actor=acting_user(request), **changes)
     return _order(request, po_id)
 
 
@@ -432,7 +429,7 @@ class ReasonIn(Schema):
 def approve_purchase_order(request: HttpRequest, po_id: ObjectId) -> PurchaseOrder:
     """Approve a draft (草稿 → 已审核); illegal transitions answer 409."""
     _order(request, po_id)
-    services.approve_purchase_order(po_id=po_id, actor=_user(request))
+    services.approve_purchase_order(po_id=po_id, actor=acting_user(request))
     return _order(request, po_id)
 
 
@@ -441,7 +438,7 @@ def approve_purchase_order(request: HttpRequest, po_id: ObjectId) -> PurchaseOrd
 def cancel_purchase_order(request: HttpRequest, po_id: ObjectId, payload: ReasonIn) -> PurchaseOrder:
     """Cancel a draft or approved order with nothing received; illegal transitions answer 409."""
     _order(request, po_id)
-    services.cancel_purchase_order(po_id=po_id, actor=_user(request), reason=payload.reason)
+    services.cancel_purchase_order(po_id=po_id, actor=acting_user(request), reason=payload.reason)
     return _order(request, po_id)
 
 
@@ -450,7 +447,7 @@ def cancel_purchase_order(request: HttpRequest, po_id: ObjectId, payload: Reason
 def close_purchase_order(request: HttpRequest, po_id: ObjectId, payload: ReasonIn) -> PurchaseOrder:
     """Close a (partly) received order: the rest is no longer expected."""
     _order(request, po_id)
-    services.close_purchase_order(po_id=po_id, actor=_user(request), reason=payload.reason)
+    services.close_purchase_order(po_id=po_id, actor=acting_user(request), reason=payload.reason)
     return _order(request, po_id)
 
 
@@ -501,7 +498,7 @@ class ReceiptOut(Schema):
 
 
 def _receipts(request: HttpRequest) -> QuerySet[PurchaseReceipt]:
-    return PurchaseReceipt.objects.for_user(_user(request)).prefetch_related("lines__order_line")
+    return PurchaseReceipt.objects.for_user(acting_user(request)).prefetch_related("lines__order_line")
 
 
 @router.post("/purchasing/orders/{po_id}/receive", response={201: ReceiptOut, **ERROR_RESPONSES})
@@ -516,7 +513,7 @@ def receive_purchase_order(
         po_id=po_id,
         lines=[line.dict() for line in payload.lines],
         warehouse_id=payload.warehouse_id,
-        actor=_user(request),
+        actor=acting_user(request),
         note=payload.note,
     )
     return Status(201, _receipts(request).get(pk=receipt.pk))
@@ -583,7 +580,7 @@ def list_replenishment_suggestions(
 ) -> list[queries.ReplenishmentSuggestion]:
     """What to order now per SKU × warehouse, from sales velocity, lead time, safety stock and open orders."""
     return queries.replenishment_suggestions(
-        user=_user(request),
+        user=acting_user(request),
         days=filters.days,
         review_period_days=filters.review_period_days,
         warehouse_id=filters.warehouse,
@@ -616,7 +613,7 @@ def create_draft_purchase_orders(request: HttpRequest, payload: DraftsIn) -> lis
         _warehouse_in_scope(request, line.warehouse_id)
     orders = services.create_draft_pos_from_suggestions(
         suggestions=[line.dict() for line in payload.suggestions],
-        actor=_user(request),
+        actor=acting_user(request),
         run_key=payload.run_key,
     )
     return list(
