@@ -5,7 +5,8 @@
 Creates its own scratch database (PostgreSQL: `shopops_bench_<pid>` next to DATABASE_URL or
 postgres://postgres@127.0.0.1:5432/postgres, dropped at the end; SQLite: a temporary file), migrates it,
 then for one hot SKU and for many SKUs runs, in the same pool of worker processes:
-  service   `inventory.services.reserve_stock` (ORM: conditional UPDATE, ledger row, reservation row)
+  service   `inventory.services.reserve_stock` (validation, conditional UPDATE … RETURNING, ledger row,
+            reservation row: 5 statements per single-SKU reservation)
   raw+rows  psycopg/sqlite3: the same three writes in hand-written SQL (UPDATE … RETURNING)
   raw       psycopg/sqlite3: the conditional UPDATE alone, one transaction per attempt (the floor)
 Stock is 80% of the attempts, so every run also exhausts it; the oversell count (must be 0) compares

@@ -486,3 +486,44 @@ def test_create_warehouse_is_audited_and_refuses_duplicates(admin_user) -> None:
         "warehouse.created",
         "warehouse.updated",
     ]
+
+
+def test_change_in_transit_counts_units_on_their_way_and_refuses_going_below_zero() -> None:
+    # given a SKU with stock on hand in a warehouse
+    sku, warehouse = create_sku(), create_warehouse()
+    stock(sku=sku, warehouse=warehouse, on_hand=5)
+    movements_before = StockMovement.objects.count()
+    # when an approved purchase order puts 12 in transit and a partial receipt takes 4 off again
+    inventory_services.change_in_transit(
+        sku_id=sku.pk,
+        warehouse_id=warehouse.pk,
+        quantity_delta=12,
+        actor=None,
+        reference_type="purchase_order",
+        reference_id="PO-1",
+    )
+    level = inventory_services.change_in_transit(
+        sku_id=sku.pk,
+        warehouse_id=warehouse.pk,
+        quantity_delta=-4,
+        actor=None,
+        reference_type="purchase_order",
+        reference_id="PO-1",
+    )
+    # then in transit is 12 - 4, on hand is untouched, no ledger row was written, both changes audited
+    assert level.in_transit == 8
+    assert level.on_hand == 5
+    assert StockMovement.objects.count() == movements_before
+    entries = AuditEntry.objects.filter(action="stock.in_transit_changed").order_by("pk")
+    assert [entry.changes["in_transit"] for entry in entries] == [[0, 12], [12, 8]]
+    assert entries[0].changes["reference"] == "purchase_order:PO-1"
+    # and going below zero or a zero change is refused
+    with pytest.raises(inventory_services.StockInconsistent):
+        inventory_services.change_in_transit(
+            sku_id=sku.pk, warehouse_id=warehouse.pk, quantity_delta=-9, actor=None
+        )
+    with pytest.raises(inventory_services.InvalidInput):
+        inventory_services.change_in_transit(
+            sku_id=sku.pk, warehouse_id=warehouse.pk, quantity_delta=0, actor=None
+        )
+    assert StockLevel.objects.get(pk=level.pk).in_transit == 8
