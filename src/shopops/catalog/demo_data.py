@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import random
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import TextIO
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.db.models import Max
@@ -238,6 +243,54 @@ class DemoSummary:
 
 def catalog_is_empty() -> bool:
     return not Product.objects.exists() and not Category.objects.exists()
+
+
+def demo_password_file() -> Path:
+    return Path(settings.VAR_DIR) / "demo-login.txt"
+
+
+def demo_password() -> str:
+    """The demo users' password: generated once, kept readable only by the owner in var/."""
+    path = demo_password_file()
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    password = f"demo-{secrets.token_urlsafe(9)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    return password
+
+
+def demo_catalog_present() -> bool:
+    """Whether the catalog is the demo's (its shops exist and it has SKUs): other apps' demo data
+    builds on it and never on a merchant's real catalog."""
+    return (
+        Shop.objects.filter(code__in=[code for code, _name, _platform in SHOPS]).exists()
+        and Sku.objects.exists()
+    )
+
+
+# The `shopops demo` pipeline (see core/management/commands/demo.py).
+
+
+def is_empty() -> bool:
+    return catalog_is_empty()
+
+
+def load(*, seed: int, days: int, stdout: TextIO) -> dict[str, int]:
+    """Load the demo catalog when it is empty and make the demo users; prints their password once."""
+    password = demo_password()
+    summary = load_demo(seed=seed, days=days, password=password)
+    if summary.created_users:
+        stdout.write(f"demo users: {', '.join(summary.created_users)} — password: {password}\n")
+    if summary.existing_users:
+        stdout.write(f"existing users kept as they were: {', '.join(summary.existing_users)}\n")
+    return summary.counts if summary.loaded else {}
+
+
+def reset() -> None:
+    delete_catalog()
 
 
 def load_demo(*, seed: int = 42, days: int = 90, reset: bool = False, password: str) -> DemoSummary:

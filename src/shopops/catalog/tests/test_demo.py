@@ -26,6 +26,7 @@ from shopops.catalog.models import (
     Sku,
 )
 from shopops.channels.models import Platform, Shop
+from shopops.core.management.commands.demo import demo_steps
 
 pytestmark = pytest.mark.django_db
 
@@ -224,3 +225,26 @@ def test_demo_command_prints_the_users_and_their_password(roles, settings, tmp_p
     assert "catalog not empty" in second
     assert Product.objects.count() == PRODUCT_COUNT
     assert Product.objects.values("merchant_code").annotate(n=Count("id")).filter(n__gt=1).count() == 0
+
+
+def test_demo_pipeline_loads_each_app_in_installed_apps_order_and_resets_in_reverse() -> None:
+    # given the apps that ship a demo_data module
+    # when the demo command discovers them
+    labels = [step.label for step in demo_steps()]
+    # then the lower layers come first, so inventory builds on the catalog and purchasing on inventory
+    assert labels == ["catalog", "inventory", "purchasing"]
+
+
+def test_demo_only_if_empty_skips_everything_once_any_app_has_data(roles, settings, tmp_path, capsys) -> None:
+    # given a catalog that is not empty
+    settings.VAR_DIR = tmp_path
+    load_demo(seed=1, password=DEMO_PASSWORD)
+    users_before = User.objects.count()
+    # when the command runs with --only-if-empty
+    call_command("demo", "--only-if-empty")
+    out = capsys.readouterr().out
+    # then nothing is added, not even stock or users
+    assert out == "catalog not empty: demo skipped\n"
+    assert User.objects.count() == users_before
+    assert Product.objects.count() == PRODUCT_COUNT
+    assert not (tmp_path / "demo-login.txt").exists()
