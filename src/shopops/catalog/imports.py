@@ -689,3 +689,6 @@ def export_products(
         file_format=file_format,
         sheet_name="商品",
     )
+
+
+IMPORT_KINDS = {"products": import_products}

@@ -247,3 +247,6 @@ def import_opening_stock(
         return tabular.run_import(
             source=opened.handle, filename=filename, importer=importer, mode=mode, dry_run=dry_run
         )
+
+
+IMPORT_KINDS = {"opening-stock": import_opening_stock, "stock-counts": import_stocktake_counts}

@@ -1,12 +1,19 @@
-"""`shopops import KIND FILE`: import a CSV/XLSX file with a progress bar, a summary and an error table."""
+"""`shopops import KIND FILE`: import a CSV/XLSX file with a progress bar, a summary and an error table.
+
+Each app offers its kinds as `IMPORT_KINDS = {"kind": function}` in its `imports.py`; they are found at run
+time in INSTALLED_APPS order, so higher apps (inventory, orders …) add kinds without this command importing them.
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,13 +21,33 @@ from rich.table import Table
 
 from shopops.accounts.management.commands.token import cli_actor
 from shopops.accounts.models import User
-from shopops.catalog.imports import import_products
 from shopops.core import tabular
 from shopops.core.context import origin
 from shopops.core.errors import DomainError
 
-IMPORTERS: dict[str, Callable[..., tabular.ImportResult]] = {"products": import_products}
 SHOWN_ERRORS = 20
+
+
+def importers() -> dict[str, Callable[..., tabular.ImportResult]]:
+    """Every import kind the installed apps offer."""
+    found: dict[str, Callable[..., tabular.ImportResult]] = {}
+    for config in apps.get_app_configs():
+        if not config.name.startswith("shopops."):
+            continue
+        try:
+            module = importlib.import_module(f"{config.name}.imports")
+        except ModuleNotFoundError as error:
+            if error.name != f"{config.name}.imports":
+                raise
+            continue
+        found.update(getattr(module, "IMPORT_KINDS", {}))
+    return found
+
+
+def call_importer(function: Callable[..., tabular.ImportResult], **arguments: Any) -> tabular.ImportResult:
+    """Pass only the options this importer takes (not every kind has sheets, formats or progress)."""
+    accepted = inspect.signature(function).parameters
+    return function(**{name: value for name, value in arguments.items() if name in accepted})
 
 
 def console_for(command: BaseCommand) -> Console:
@@ -44,10 +71,10 @@ def write_errors(result: tabular.ImportResult, path: Path) -> None:
 
 
 class Command(BaseCommand):
-    help = "导入数据文件（CSV/XLSX）：products。默认全部成功才写入；--skip-bad-rows 跳过错误行。"
+    help = "导入数据文件（CSV/XLSX）：products、opening-stock、stock-counts。默认全部成功才写入；--skip-bad-rows 跳过错误行。"
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("kind", choices=sorted(IMPORTERS), help="what the file holds")
+        parser.add_argument("kind", choices=sorted(importers()), help="what the file holds")
         parser.add_argument("file", type=Path)
         parser.add_argument("--dry-run", action="store_true", help="check and preview; write nothing")
         parser.add_argument(
@@ -60,6 +87,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user", help="import as this user (permissions and audit); default: the OS account"
         )
+        parser.add_argument("--stocktake", type=int, help="stock-counts: the stocktake the counts belong to")
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
@@ -81,7 +109,11 @@ class Command(BaseCommand):
                 def advance(done: int, total: int | None) -> None:
                     bar.update(task, completed=done, total=total)
 
-                result = IMPORTERS[options["kind"]](
+                if options["kind"] == "stock-counts" and not options["stocktake"]:
+                    raise CommandError("stock-counts needs --stocktake ID")
+                result = call_importer(
+                    importers()[options["kind"]],
+                    stocktake_id=options["stocktake"],
                     source=path,
                     filename=path.name,
                     actor=actor,
