@@ -11,7 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import DecimalField, ExpressionWrapper, F
+from django.db.models import (
+    Case,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +36,11 @@ from django.utils.translation import gettext_lazy
 from shopops.catalog import queries as catalog_queries
 from shopops.catalog import services as catalog_services
 from shopops.catalog.models import ListingStatus, Product, ScheduledPriceChange, ScheduledPriceStatus, Sku
+from shopops.core.models import Alert, AlertSeverity, AlertStatus
 from shopops.core.money import format_cny
+from shopops.inventory import queries as inventory_queries
+from shopops.inventory.models import StockLevel, StockThreshold, Warehouse, warehouse_ids_for
+from shopops.purchasing.models import RECEIVABLE_STATUSES, PurchaseOrder
 
 PANEL_ROWS = 10
 # how many of the thinnest-margin SKUs are checked against the price guard (keeps the page cheap)
@@ -213,12 +230,151 @@ def unlisted_products_panel(request: HttpRequest) -> Panel:
     )
 
 
+def _link(url: str, text: str) -> Any:
+    return format_html('<a class="text-primary-600" href="{}">{}</a>', url, text)
+
+
+INVENTORY_ALERT_PREFIX = "inventory."
+# stock alert keys end with their warehouse id (`inventory.low_stock:<sku>:<warehouse|all>`)
+SEVERITY_RANK = Case(
+    When(severity=AlertSeverity.CRITICAL, then=Value(0)),
+    When(severity=AlertSeverity.WARNING, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+def inventory_alerts(user: Any) -> QuerySet[Alert]:
+    """Open `inventory.*` alerts in the user's warehouses, most severe first, then newest.
+
+    A user limited to some warehouses sees only the alerts keyed to one of them (not the "all
+    warehouses" ones, which sum stock they may not see).
+    """
+    alerts = Alert.objects.filter(status=AlertStatus.OPEN, kind__startswith=INVENTORY_ALERT_PREFIX)
+    if warehouse_ids_for(user) is not None:
+        visible = sorted(Warehouse.objects.for_user(user).values_list("pk", flat=True))
+        if not visible:
+            return alerts.none()
+        pattern = r"^inventory\.[a-z_]+:[0-9]+:(" + "|".join(str(pk) for pk in visible) + ")$"
+        alerts = alerts.filter(dedup_key__regex=pattern)
+    return alerts.annotate(severity_rank=SEVERITY_RANK).order_by("severity_rank", "-last_seen", "-pk")
+
+
+def inventory_alerts_panel(request: HttpRequest) -> Panel:
+    alerts = inventory_alerts(request.user)
+    rows = [
+        [
+            _link(reverse("admin:core_alert_change", args=[alert.pk]), alert.title),
+            alert.get_severity_display(),
+            date_format(timezone.localtime(alert.last_seen), "Y-m-d H:i"),
+        ]
+        for alert in alerts[:PANEL_ROWS]
+    ]
+    return Panel(
+        key="inventory_alerts",
+        title=_("库存预警"),
+        headers=[_("预警"), _("级别"), _("最近出现")],
+        rows=rows,
+        total=alerts.count(),
+        link=reverse("admin:core_alert_changelist")
+        + f"?status__exact={AlertStatus.OPEN}&kind__startswith={INVENTORY_ALERT_PREFIX}",
+    )
+
+
+def low_stock_levels(user: Any) -> QuerySet[StockLevel]:
+    """Levels in the user's active warehouses whose free stock (on hand − reserved) is at or below their
+    line: the warehouse's active low-stock threshold (reorder point) or the safety stock, the higher one.
+    Shortest first (free − line), then merchant code."""
+    reorder_point = StockThreshold.objects.filter(
+        sku_id=OuterRef("sku_id"),
+        warehouse_id=OuterRef("warehouse_id"),
+        is_active=True,
+        low_stock_quantity__isnull=False,
+    ).values("low_stock_quantity")[:1]
+    return (
+        inventory_queries.stock_levels(user=user)
+        .filter(warehouse__is_active=True)
+        .annotate(
+            free=F("on_hand") - F("reserved"),
+            reorder_point=Subquery(reorder_point, output_field=IntegerField()),
+        )
+        .annotate(line=Greatest(Coalesce(F("reorder_point"), Value(0)), F("safety_stock")))
+        .filter(Q(reorder_point__isnull=False) | Q(safety_stock__gt=0), free__lte=F("line"))
+        .order_by(F("free") - F("line"), "sku__merchant_code", "warehouse_id")
+    )
+
+
+def low_stock_panel(request: HttpRequest) -> Panel:
+    levels = low_stock_levels(request.user)
+    # annotated rows (free, line), so typed loosely
+    page: list[Any] = list(levels.select_related("sku__product")[:PANEL_ROWS])
+    rows = [
+        [
+            _sku_link(level.sku),
+            level.sku.product.name,
+            level.warehouse.name,
+            level.on_hand,
+            level.reserved,
+            level.free,
+            level.line,
+        ]
+        for level in page
+    ]
+    return Panel(
+        key="low_stock",
+        title=_("低库存 SKU"),
+        headers=[_("商家编码"), _("商品"), _("仓库"), _("在库"), _("预占"), _("可用（未预占）"), _("预警线")],
+        rows=rows,
+        total=levels.count(),
+        link=reverse("admin:inventory_stocklevel_changelist"),
+    )
+
+
+def overdue_purchase_orders(user: Any) -> QuerySet[PurchaseOrder]:
+    """Approved or partly received orders in the user's warehouses expected before today, oldest first."""
+    return (
+        PurchaseOrder.objects.for_user(user)
+        .filter(status__in=RECEIVABLE_STATUSES, expected_date__lt=timezone.localdate())
+        .select_related("supplier", "warehouse")
+        .order_by("expected_date", "pk")
+    )
+
+
+def _overdue_row(order: PurchaseOrder, today: dt.date) -> list[Any]:
+    expected = order.expected_date or today  # always set: the query filters on it
+    return [
+        _link(reverse("admin:purchasing_purchaseorder_change", args=[order.pk]), order.number),
+        order.supplier.name,
+        order.warehouse.name,
+        order.get_status_display(),
+        date_format(expected, "Y-m-d"),
+        (today - expected).days,
+    ]
+
+
+def overdue_purchase_orders_panel(request: HttpRequest) -> Panel:
+    orders = overdue_purchase_orders(request.user)
+    today = timezone.localdate()
+    rows = [_overdue_row(order, today) for order in orders[:PANEL_ROWS]]
+    return Panel(
+        key="overdue_purchase_orders",
+        title=_("逾期未到货采购单"),
+        headers=[_("采购单号"), _("供应商"), _("仓库"), _("状态"), _("预计到货"), _("逾期天数")],
+        rows=rows,
+        total=orders.count(),
+        link=reverse("admin:purchasing_purchaseorder_changelist"),
+    )
+
+
 KPI_SOURCES: list[Source] = [Source("catalog.view_product", catalog_kpis)]
 PANELS: list[Source] = [
     Source("catalog.view_sku", below_cost_panel),
     Source("catalog.view_sku", below_guard_panel),
     Source("catalog.view_scheduledpricechange", upcoming_schedules_panel),
     Source("catalog.view_product", unlisted_products_panel),
+    Source("core.view_alert", inventory_alerts_panel),
+    Source("inventory.view_stocklevel", low_stock_panel),
+    Source("purchasing.view_purchaseorder", overdue_purchase_orders_panel),
 ]
 
 

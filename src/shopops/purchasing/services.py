@@ -6,9 +6,12 @@ row per SKU, referenced by the receipt number) and moves the SKU cost to the mov
 new cost = (on hand × old cost + accepted × unit price) / (on hand + accepted), on hand summed over
 all warehouses before the receipt, rounded half-up to cents. Rejected units never reach stock.
 
-In transit: the inventory app has no service that moves `StockLevel.in_transit` yet, so approved
-orders are not posted there; the units still expected from open orders are
-`queries.open_purchase_quantities()` (also used by replenishment).
+In transit (`StockLevel.in_transit` at the order's warehouse, through `inventory.services.change_in_transit`):
+approval adds the ordered units; a receipt takes off what it settles (accepted units, at most what
+the line still expected; rejected units stay owed, so stay in transit); cancelling or closing takes off
+what is still open (ordered − accepted per line). A decrease never goes below zero (orders approved
+before in transit was posted take off only what is there). Replenishment counts open orders itself
+through `queries.open_purchase_quantities()`.
 
 Lock order: purchase order → its lines → SKUs (ascending id) → stock levels (inside inventory).
 """
@@ -64,6 +67,7 @@ SUPPLIER_FIELDS = (
 )
 SUPPLIER_PRICE_FIELDS = ("price", "min_quantity", "valid_from", "valid_to", "supplier_sku_code")
 RECEIPT_REFERENCE_TYPE = "purchase_receipt"
+ORDER_REFERENCE_TYPE = "purchase_order"
 RUN_KEY_LENGTH = 32
 MAX_LEAD_TIME_DAYS = 3650
 MAX_AMOUNT = Decimal(10) ** 12
@@ -503,6 +507,41 @@ def _transition(order: PurchaseOrder, to_status: str, *, actor: Any, reason: str
     )
 
 
+def _post_in_transit(
+    order: PurchaseOrder, deltas: Mapping[int, int], *, actor: Any, reference_type: str, reference_id: str
+) -> None:
+    """Move the in-transit units at the order's warehouse by `deltas` ({SKU id: ±units}, in SKU order).
+
+    A decrease is capped at what the level holds (locked first), so it never goes below zero.
+    """
+    for sku_id, delta in sorted(deltas.items()):
+        if delta < 0:
+            held = (
+                StockLevel.objects.select_for_update()
+                .filter(sku_id=sku_id, warehouse_id=order.warehouse_id)
+                .values_list("in_transit", flat=True)
+                .first()
+            )
+            delta = -min(-delta, held or 0)
+        if delta:
+            inventory_services.change_in_transit(
+                sku_id=sku_id,
+                warehouse_id=order.warehouse_id,
+                quantity_delta=delta,
+                actor=actor,
+                reference_type=reference_type,
+                reference_id=reference_id,
+            )
+
+
+def _release_open_in_transit(order: PurchaseOrder, *, actor: Any) -> None:
+    """Take every line's still-open units off in transit (the order is cancelled or closed)."""
+    deltas = {line.sku_id: -line.open_quantity for line in order.lines.select_for_update().order_by("pk")}
+    _post_in_transit(
+        order, deltas, actor=actor, reference_type=ORDER_REFERENCE_TYPE, reference_id=order.number
+    )
+
+
 def _check_supplier_minimum(order: PurchaseOrder) -> None:
     supplier = order.supplier
     quantity = order.lines.aggregate(total=Sum("quantity"))["total"] or 0
@@ -527,22 +566,33 @@ def approve_purchase_order(*, po_id: int, actor: Any) -> PurchaseOrder:
                 raise InvalidInput("供应商已停用", fields={"supplier_id": "已停用"}, code="supplier_inactive")
             _check_supplier_minimum(order)
         _transition(order, PurchaseOrderStatus.APPROVED, actor=actor)
+        _post_in_transit(
+            order,
+            {line.sku_id: line.quantity for line in order.lines.order_by("pk")},
+            actor=actor,
+            reference_type=ORDER_REFERENCE_TYPE,
+            reference_id=order.number,
+        )
     return order
 
 
 def cancel_purchase_order(*, po_id: int, actor: Any, reason: str = "") -> PurchaseOrder:
-    """草稿/已审核 → 已取消 (nothing received yet)."""
+    """草稿/已审核 → 已取消 (nothing received yet); an approved order's units leave in transit."""
     with transaction.atomic():
         order = _locked_order(po_id)
+        was_approved = order.status == PurchaseOrderStatus.APPROVED
         _transition(order, PurchaseOrderStatus.CANCELLED, actor=actor, reason=reason)
+        if was_approved:
+            _release_open_in_transit(order, actor=actor)
     return order
 
 
 def close_purchase_order(*, po_id: int, actor: Any, reason: str = "") -> PurchaseOrder:
-    """部分收货/已收货 → 已关闭: the rest is no longer expected."""
+    """部分收货/已收货 → 已关闭: the rest is no longer expected, so it leaves in transit."""
     with transaction.atomic():
         order = _locked_order(po_id)
         _transition(order, PurchaseOrderStatus.CLOSED, actor=actor, reason=reason)
+        _release_open_in_transit(order, actor=actor)
     return order
 
 
@@ -682,9 +732,14 @@ def receive_purchase_order(
         receipt.number = f"GR{receipt.pk:08d}"
         receipt.save(update_fields=["number"])
         ordered = sorted(wanted, key=lambda item: order_lines[item.line_id].sku_id)
+        settled: dict[int, int] = {}
         for item in ordered:
             line = order_lines[item.line_id]
+            settled[line.sku_id] = -min(item.accepted, line.open_quantity)
             _receive_line(receipt, line, item, skus[line.sku_id], actor=actor)
+        _post_in_transit(
+            order, settled, actor=actor, reference_type=RECEIPT_REFERENCE_TYPE, reference_id=receipt.number
+        )
         open_lines = order.lines.filter(accepted_quantity__lt=F("quantity")).exists()
         to_status = PurchaseOrderStatus.PARTIALLY_RECEIVED if open_lines else PurchaseOrderStatus.RECEIVED
         _transition(order, to_status, actor=actor, reason=f"收货 {receipt.number}")

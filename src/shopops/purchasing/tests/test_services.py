@@ -366,3 +366,98 @@ def test_draft_cannot_be_received(buyer):
         )
     # then no receipt exists
     assert PurchaseReceipt.objects.count() == 0
+
+
+def in_transit(sku, warehouse):
+    return (
+        StockLevel.objects.filter(sku=sku, warehouse=warehouse).values_list("in_transit", flat=True).first()
+    )
+
+
+def test_in_transit_follows_approve_partial_receipt_and_close(buyer):
+    # given a draft order of 10 + 4 units for one warehouse
+    warehouse = create_warehouse()
+    first_sku, second_sku = create_sku(), create_sku()
+    order = create_purchase_order(
+        supplier=create_supplier(),
+        warehouse=warehouse,
+        lines=[(first_sku, 10, "5.00"), (second_sku, 4, "7.00")],
+        actor=buyer,
+    )
+    first_line, second_line = order.lines.order_by("sku_id")
+    assert (in_transit(first_sku, warehouse), in_transit(second_sku, warehouse)) == (None, None)
+    # when it is approved
+    services.approve_purchase_order(po_id=order.pk, actor=buyer)
+    # then every ordered unit is in transit at the order's warehouse
+    assert (in_transit(first_sku, warehouse), in_transit(second_sku, warehouse)) == (10, 4)
+    # when 6 of the first line arrive (4 accepted, 2 rejected) and 4 of the second all pass
+    services.receive_purchase_order(
+        po_id=order.pk,
+        lines=[
+            {"line_id": first_line.pk, "received": 6, "accepted": 4, "rejected": 2},
+            {"line_id": second_line.pk, "received": 4, "accepted": 4, "rejected": 0},
+        ],
+        actor=buyer,
+    )
+    # then only accepted units leave in transit: 10 − 4 = 6 (rejected stay owed), 4 − 4 = 0
+    assert (in_transit(first_sku, warehouse), in_transit(second_sku, warehouse)) == (6, 0)
+    # when the order is closed short
+    services.close_purchase_order(po_id=order.pk, actor=buyer, reason="供应商缺货")
+    # then nothing of it is in transit any more, and on hand holds the accepted units
+    assert (in_transit(first_sku, warehouse), in_transit(second_sku, warehouse)) == (0, 0)
+    assert StockLevel.objects.get(sku=first_sku, warehouse=warehouse).on_hand == 4
+    assert AuditEntry.objects.filter(action="stock.in_transit_changed").count() == 5
+    assert verify_stock() == []
+
+
+def test_cancel_after_approval_resets_in_transit(buyer):
+    # given an approved order of 8 units
+    warehouse = create_warehouse()
+    sku = create_sku()
+    order = create_purchase_order(
+        supplier=create_supplier(), warehouse=warehouse, lines=[(sku, 8, "3.00")], actor=buyer, approved=True
+    )
+    assert in_transit(sku, warehouse) == 8
+    # when it is cancelled
+    services.cancel_purchase_order(po_id=order.pk, actor=buyer, reason="不再需要")
+    # then the 8 units are no longer in transit
+    assert in_transit(sku, warehouse) == 0
+
+
+def test_receipt_elsewhere_and_tolerance_settle_only_what_was_posted(buyer, settings):
+    # given a 10% tolerance and an approved order of 10 units for warehouse A
+    settings.PURCHASING_OVER_RECEIPT_TOLERANCE_PERCENT = 10
+    ordered_to, delivered_to = create_warehouse(), create_warehouse()
+    sku = create_sku()
+    order = create_purchase_order(
+        supplier=create_supplier(),
+        warehouse=ordered_to,
+        lines=[(sku, 10, "3.00")],
+        actor=buyer,
+        approved=True,
+    )
+    line = order.lines.get()
+    # when 11 units are accepted into warehouse B
+    services.receive_purchase_order(
+        po_id=order.pk,
+        lines=[{"line_id": line.pk, "received": 11, "accepted": 11, "rejected": 0}],
+        warehouse_id=delivered_to.pk,
+        actor=buyer,
+    )
+    # then in transit at A drops by the 10 it held (never below zero) and B never had any
+    assert (in_transit(sku, ordered_to), in_transit(sku, delivered_to)) == (0, 0)
+    assert StockLevel.objects.get(sku=sku, warehouse=delivered_to).on_hand == 11
+
+
+def test_closing_an_order_approved_before_in_transit_was_posted_stays_at_zero(buyer):
+    # given an approved order whose units were never posted in transit (older data)
+    warehouse = create_warehouse()
+    sku = create_sku()
+    order = create_purchase_order(
+        supplier=create_supplier(), warehouse=warehouse, lines=[(sku, 5, "3.00")], actor=buyer, approved=True
+    )
+    StockLevel.objects.filter(sku=sku, warehouse=warehouse).update(in_transit=0)
+    # when it is cancelled
+    services.cancel_purchase_order(po_id=order.pk, actor=buyer)
+    # then in transit stays at zero instead of failing
+    assert in_transit(sku, warehouse) == 0
