@@ -1,4 +1,4 @@
-"""Core API: audit search and revealing one record's personal data."""
+"""Core API: audit search, revealing one record's personal data, alerts and the user's notifications."""
 
 from typing import Any, Literal
 
@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
-from shopops.core import services
+from shopops.core import notifications, services
 from shopops.core.api import (
     ERROR_RESPONSES,
     DateTimeIn,
@@ -16,12 +16,14 @@ from shopops.core.api import (
     ObjectId,
     Pagination,
     PlainText,
+    acting_user,
     apply_ordering,
+    authenticated,
     ordering_description,
     requires,
 )
 from shopops.core.errors import InvalidInput, NotFound
-from shopops.core.models import AuditEntry
+from shopops.core.models import Alert, AlertSeverity, AlertStatus, AuditEntry, Notification
 from shopops.core.permissions import check_permission
 from shopops.core.pii import REVEAL_PII_PERMISSION, can_view_pii, mask, pii_fields
 
@@ -164,3 +166,86 @@ def reveal_personal_data(request: HttpRequest, payload: RevealIn) -> dict[str, A
         "object_id": instance.pk,
         "values": {key: "" if value is None else str(value) for key, value in values.items()},
     }
+
+
+# alerts and notifications
+
+
+class AlertOut(Schema):
+    id: int
+    kind: str
+    dedup_key: str
+    severity: AlertSeverity
+    status: AlertStatus
+    title: str
+    message: str
+    link: str
+    object_id: str
+    notify_groups: list[str]
+    occurrences: int
+    first_seen: DateTimeOut
+    last_seen: DateTimeOut
+    resolved_at: DateTimeOut | None
+
+
+class AlertFilters(Schema):
+    status: AlertStatus | None = None
+    kind: PlainText | None = Field(None, max_length=60, description="Exact kind, e.g. inventory.low_stock")
+
+
+@router.get("/alerts", response={200: list[AlertOut], **ERROR_RESPONSES})
+@paginate(Pagination)
+@requires("core.view_alert")
+def list_alerts(request: HttpRequest, filters: Query[AlertFilters]) -> QuerySet[Alert]:
+    """Alerts (预警), most recently seen first; an open alert is raised once and resolves itself."""
+    alerts = Alert.objects.order_by("-last_seen", "-id")
+    if filters.status:
+        alerts = alerts.filter(status=filters.status)
+    if filters.kind:
+        alerts = alerts.filter(kind=filters.kind)
+    return alerts
+
+
+class NotificationOut(Schema):
+    id: int
+    alert_id: int | None
+    title: str
+    body: str
+    link: str
+    created_at: DateTimeOut
+    read_at: DateTimeOut | None
+
+
+class NotificationFilters(Schema):
+    unread: bool | None = Field(None, description="true: only unread; false: only read")
+
+
+@router.get("/notifications", response={200: list[NotificationOut], **ERROR_RESPONSES})
+@paginate(Pagination)
+@authenticated
+def list_notifications(request: HttpRequest, filters: Query[NotificationFilters]) -> QuerySet[Notification]:
+    """The signed-in user's own in-app notifications (站内通知), newest first."""
+    own = Notification.objects.filter(user_id=acting_user(request).pk).order_by("-created_at", "-id")
+    if filters.unread is not None:
+        own = own.filter(read_at__isnull=filters.unread)
+    return own
+
+
+class MarkReadIn(Schema):
+    notification_ids: list[ObjectId] | None = Field(
+        None, max_length=1000, description="Only these (all your own); omit to mark every unread one"
+    )
+
+
+class MarkReadOut(Schema):
+    marked: int
+
+
+@router.post("/notifications/read", response={200: MarkReadOut, **ERROR_RESPONSES})
+@authenticated
+def mark_notifications_read(request: HttpRequest, payload: MarkReadIn) -> dict[str, int]:
+    """Mark your unread notifications read (only the given ids, when given); another user's id is 404."""
+    marked = notifications.mark_notifications_read(
+        user=acting_user(request), notification_ids=payload.notification_ids
+    )
+    return {"marked": marked}

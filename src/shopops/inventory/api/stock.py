@@ -1,4 +1,4 @@
-"""Inventory API: warehouses, stock levels, the ledger, reservations, adjustments and stock reports."""
+"""Inventory API (stock): warehouses, stock levels, the ledger, reservations, adjustments and reports."""
 
 import tempfile
 from dataclasses import asdict
