@@ -50,6 +50,11 @@ def diff(before: Snapshot, after: Snapshot) -> dict[str, list[Any]]:
     return {key: [before.get(key), after.get(key)] for key in keys if before.get(key) != after.get(key)}
 
 
+def user_or_none(actor: Any) -> Any:
+    """The acting user, or None for system/CLI actors (a name such as "cli:root" or None)."""
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
 def entry(
     *,
     actor: Any,
@@ -62,7 +67,7 @@ def entry(
 ) -> AuditEntry:
     """The audit entry for one change, unsaved (bulk writers insert many at once)."""
     origin = current_origin()
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    user = user_or_none(actor)
     if content_type is None and instance is not None:
         content_type = ContentType.objects.get_for_model(type(instance))
     return AuditEntry(

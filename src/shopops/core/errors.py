@@ -40,3 +40,15 @@ class PermissionDeniedError(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     status = 409
+
+
+def required_text(value: str | None, *, field: str, label: str, max_length: int) -> str:
+    """Stripped, non-empty text of at most `max_length` characters, or an InvalidInput naming `field`."""
+    text = (value or "").strip()
+    if not text:
+        raise InvalidInput(f"{label}不能为空", fields={field: "必填"})
+    if len(text) > max_length:
+        raise InvalidInput(
+            f"{label}不能超过 {max_length} 个字符", fields={field: f"最多 {max_length} 个字符"}
+        )
+    return text

@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
+from shopops.core.audit import user_or_none
 from shopops.inventory.models import StockLevel, StockMovement
 
 
@@ -21,10 +22,6 @@ class Reference:
 
     reference_type: str
     reference_id: str
-
-
-def _user_or_none(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def lock_levels(level_ids: Iterable[int]) -> None:
@@ -134,7 +131,7 @@ def movement_row(
         reserved_after=after[1],
         reference_type=reference.reference_type[:30],
         reference_id=reference.reference_id[:64],
-        actor=_user_or_none(actor),
+        actor=user_or_none(actor),
         note=note[:300],
     )
 

@@ -35,7 +35,8 @@ from django.utils import timezone
 from shopops.catalog import services as catalog_services
 from shopops.catalog.models import Sku
 from shopops.core import audit
-from shopops.core.errors import Conflict, InvalidInput, NotFound
+from shopops.core.audit import user_or_none
+from shopops.core.errors import Conflict, InvalidInput, NotFound, required_text
 from shopops.core.money import CENT, to_money
 from shopops.inventory import services as inventory_services
 from shopops.inventory.models import MovementType, StockLevel, Warehouse
@@ -94,21 +95,6 @@ class BelowSupplierMinimum(InvalidInput):
 # Small helpers.
 
 
-def _user_or_none(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
-
-
-def _required_text(value: str | None, *, field: str, label: str, max_length: int) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise InvalidInput(f"{label}不能为空", fields={field: "必填"})
-    if len(text) > max_length:
-        raise InvalidInput(
-            f"{label}不能超过 {max_length} 个字符", fields={field: f"最多 {max_length} 个字符"}
-        )
-    return text
-
-
 def _count(value: Any, *, field: str, positive: bool) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
         message = "须为正整数" if positive else "须为非负整数"
@@ -162,7 +148,7 @@ def _clean_supplier_fields(changes: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput("不能修改这些字段", fields=dict.fromkeys(sorted(unknown), "不可修改"))
     cleaned = dict(changes)
     if "name" in cleaned:
-        cleaned["name"] = _required_text(cleaned["name"], field="name", label="供应商名称", max_length=100)
+        cleaned["name"] = required_text(cleaned["name"], field="name", label="供应商名称", max_length=100)
     for name in ("lead_time_days", "minimum_order_quantity"):
         if name in cleaned:
             cleaned[name] = _count(cleaned[name], field=name, positive=False)
@@ -189,7 +175,7 @@ def _save_supplier(supplier: Supplier) -> None:
 
 
 def create_supplier(*, code: str, name: str, actor: Any, **fields: Any) -> Supplier:
-    code = _required_text(code, field="code", label="供应商编码", max_length=20)
+    code = required_text(code, field="code", label="供应商编码", max_length=20)
     cleaned = _clean_supplier_fields({"name": name, **fields})
     with transaction.atomic():
         supplier = Supplier(code=code, **cleaned)
@@ -407,7 +393,7 @@ def _record_event(order: PurchaseOrder, from_status: str, actor: Any, reason: st
         purchase_order=order,
         from_status=from_status,
         to_status=order.status,
-        actor=_user_or_none(actor),
+        actor=user_or_none(actor),
         reason=reason[:300],
     )
 
@@ -439,7 +425,7 @@ def create_purchase_order(
             expected_date=expected_date,
             note=(note or "").strip()[:300],
             run_key=run_key,
-            created_by=_user_or_none(actor),
+            created_by=user_or_none(actor),
         )
         order.number = f"PO{order.pk:08d}"
         _write_lines(order, cleaned)
@@ -727,7 +713,7 @@ def receive_purchase_order(
             purchase_order=order,
             warehouse_id=warehouse_id,
             note=(note or "").strip()[:300],
-            received_by=_user_or_none(actor),
+            received_by=user_or_none(actor),
         )
         receipt.number = f"GR{receipt.pk:08d}"
         receipt.save(update_fields=["number"])

@@ -19,7 +19,6 @@ from shopops.catalog.services.common import (
     PriceChange,
     PriceGuardBlocked,
     PriceGuardWarning,
-    _required_text,
 )
 from shopops.catalog.services.pricing import (
     PolicyResolver,
@@ -27,7 +26,7 @@ from shopops.catalog.services.pricing import (
     _price_field,
     price_issues,
 )
-from shopops.core.errors import InvalidInput
+from shopops.core.errors import InvalidInput, required_text
 from shopops.core.money import CENT, to_money
 
 
@@ -147,7 +146,7 @@ def apply_bulk_price_adjustment(
     """Apply a bulk adjustment all-or-nothing: rows are recomputed under lock exactly as in the preview;
     any blocked row (or unacknowledged warning) refuses the whole batch, naming each SKU in `fields`."""
     amount = _bulk_value(mode, value, field, rounding)
-    reason = _required_text(reason, field="reason", label="调价原因", max_length=300)
+    reason = required_text(reason, field="reason", label="调价原因", max_length=300)
     with transaction.atomic():
         skus = _bulk_skus(sku_ids, lock=True)
         rows = _bulk_rows(skus, mode=mode, value=amount, field=field, rounding=rounding)

@@ -23,11 +23,10 @@ from shopops.catalog.services.common import (
     CODING_PLACEHOLDERS,
     DEFAULT_CODING_PATTERN,
     MAX_CODE_ATTEMPTS,
-    _required_text,
     _save_unique,
 )
 from shopops.core import audit
-from shopops.core.errors import Conflict, InvalidInput, NotFound
+from shopops.core.errors import Conflict, InvalidInput, NotFound, required_text
 
 
 def _category_path(parent: Category | None, name: str) -> str:
@@ -57,8 +56,8 @@ def _get_category(category_id: int | None, *, field: str) -> Category:
 def create_category(
     *, name: str, code: str, actor: Any, parent_id: int | None = None, sort_order: int = 0
 ) -> Category:
-    name = _required_text(name, field="name", label="类目名称", max_length=60)
-    code = _required_text(code, field="code", label="类目编码", max_length=20)
+    name = required_text(name, field="name", label="类目名称", max_length=60)
+    code = required_text(code, field="code", label="类目编码", max_length=20)
     with transaction.atomic():
         parent = _get_category(parent_id, field="parent_id") if parent_id is not None else None
         _check_category_unique(code=code, name=name, parent_id=parent_id)
@@ -119,9 +118,9 @@ def update_category(
             raise NotFound("类目不存在", fields={"category_id": "不存在"})
         before = audit.snapshot(category)
         if name is not None:
-            category.name = _required_text(name, field="name", label="类目名称", max_length=60)
+            category.name = required_text(name, field="name", label="类目名称", max_length=60)
         if code is not None:
-            category.code = _required_text(code, field="code", label="类目编码", max_length=20)
+            category.code = required_text(code, field="code", label="类目编码", max_length=20)
         if sort_order is not None:
             category.sort_order = sort_order
         if move_to_root:
@@ -146,8 +145,8 @@ def update_category(
 
 
 def create_brand(*, name: str, code: str, actor: Any) -> Brand:
-    name = _required_text(name, field="name", label="品牌名称", max_length=60)
-    code = _required_text(code, field="code", label="品牌编码", max_length=20)
+    name = required_text(name, field="name", label="品牌名称", max_length=60)
+    code = required_text(code, field="code", label="品牌编码", max_length=20)
     with transaction.atomic():
         if Brand.objects.filter(name=name).exists():
             raise Conflict(f"品牌“{name}”已存在", fields={"name": "重复"}, code="duplicate_brand")

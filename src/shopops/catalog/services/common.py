@@ -107,21 +107,6 @@ class BulkPriceResult:
 # Helpers shared by the services below.
 
 
-def _user_or_none(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
-
-
-def _required_text(value: str | None, *, field: str, label: str, max_length: int) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise InvalidInput(f"{label}不能为空", fields={field: "必填"})
-    if len(text) > max_length:
-        raise InvalidInput(
-            f"{label}不能超过 {max_length} 个字符", fields={field: f"最多 {max_length} 个字符"}
-        )
-    return text
-
-
 def _price(value: Any, *, field: str) -> Decimal:
     amount = to_money(value, field=field)
     if amount < 0:

@@ -17,10 +17,10 @@ from shopops.catalog.models import (
 )
 from shopops.catalog.services.common import (
     IllegalListingTransition,
-    _user_or_none,
 )
 from shopops.channels.models import Shop
 from shopops.core import audit
+from shopops.core.audit import user_or_none
 from shopops.core.errors import InvalidInput, NotFound
 
 
@@ -68,12 +68,12 @@ def set_listing_status(
         _check_listing_allowed(product, shop, status, reason)
         before = audit.snapshot(listing)
         listing.status = status
-        listing.changed_by = _user_or_none(actor)
+        listing.changed_by = user_or_none(actor)
         listing.changed_at = timezone.now()
         listing.reason = reason
         listing.save(update_fields=["status", "changed_by", "changed_at", "reason"])
         ListingEvent.objects.create(
-            listing=listing, from_status=current, to_status=status, reason=reason, actor=_user_or_none(actor)
+            listing=listing, from_status=current, to_status=status, reason=reason, actor=user_or_none(actor)
         )
         audit.record(actor=actor, action=f"listing.{status}", instance=listing, before=before, reason=reason)
     return listing

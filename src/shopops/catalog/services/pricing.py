@@ -26,9 +26,9 @@ from shopops.catalog.services.common import (
     _locked_sku,
     _optional_price,
     _price,
-    _user_or_none,
 )
 from shopops.core import audit
+from shopops.core.audit import user_or_none
 from shopops.core.errors import InvalidInput
 from shopops.core.money import CENT, format_cny
 
@@ -163,7 +163,7 @@ def _apply_prices(
     for name, value in changed.items():
         setattr(sku, name, value)
     sku.save(update_fields=[*changed, "updated_at"])
-    user = _user_or_none(actor)
+    user = user_or_none(actor)
     PriceHistory.objects.bulk_create(
         PriceHistory(
             sku=sku,

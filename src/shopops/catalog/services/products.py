@@ -17,11 +17,10 @@ from shopops.catalog.services.categories import (
 )
 from shopops.catalog.services.common import (
     DuplicateMerchantCode,
-    _required_text,
     _save_unique,
 )
 from shopops.core import audit
-from shopops.core.errors import InvalidInput, NotFound
+from shopops.core.errors import InvalidInput, NotFound, required_text
 
 
 def _get_brand(brand_id: int | None) -> Brand | None:
@@ -42,7 +41,7 @@ def _product_status(status: str) -> str:
 
 
 def _product_code(merchant_code: str, *, exclude_id: int | None = None) -> str:
-    code = _required_text(merchant_code, field="merchant_code", label="商家编码", max_length=64)
+    code = required_text(merchant_code, field="merchant_code", label="商家编码", max_length=64)
     others = Product.objects.exclude(pk=exclude_id) if exclude_id else Product.objects.all()
     if others.filter(merchant_code=code).exists():
         raise DuplicateMerchantCode(f"商家编码“{code}”已存在", fields={"merchant_code": "重复"})
@@ -59,7 +58,7 @@ def create_product(
     description: str = "",
     status: str = "active",
 ) -> Product:
-    name = _required_text(name, field="name", label="商品名称", max_length=200)
+    name = required_text(name, field="name", label="商品名称", max_length=200)
     status = _product_status(status)
     with transaction.atomic():
         category = _get_category(category_id, field="category_id")
@@ -88,7 +87,7 @@ PRODUCT_FIELDS = ("name", "category_id", "brand_id", "description", "status", "m
 
 def _apply_product_change(product: Product, name: str, value: Any) -> None:
     if name == "name":
-        product.name = _required_text(value, field="name", label="商品名称", max_length=200)
+        product.name = required_text(value, field="name", label="商品名称", max_length=200)
     elif name == "category_id":
         product.category = _get_category(value, field="category_id")
     elif name == "brand_id":

@@ -21,8 +21,6 @@ from shopops.catalog.services.common import (
     _locked_sku,
     _price,
     _require_aware,
-    _required_text,
-    _user_or_none,
     logger,
 )
 from shopops.catalog.services.pricing import (
@@ -33,7 +31,8 @@ from shopops.catalog.services.pricing import (
 )
 from shopops.channels.models import Shop
 from shopops.core import audit
-from shopops.core.errors import Conflict, InvalidInput, NotFound
+from shopops.core.audit import user_or_none
+from shopops.core.errors import Conflict, InvalidInput, NotFound, required_text
 
 OPEN_SCHEDULE_STATUSES = (ScheduledPriceStatus.PENDING, ScheduledPriceStatus.ACTIVE)
 
@@ -82,7 +81,7 @@ def schedule_price_change(
             starts_at=starts_at,
             ends_at=ends_at,
             reason=reason,
-            created_by=_user_or_none(actor),
+            created_by=user_or_none(actor),
         )
         audit.record(
             actor=actor, action="scheduled_price.created", instance=schedule, before={}, reason=reason
@@ -227,7 +226,7 @@ def create_promo_price(
     actor: Any,
 ) -> PromoPrice:
     """An activity price of a SKU on one shop; refused when it overlaps another or the guard blocks it."""
-    name = _required_text(name, field="name", label="活动名称", max_length=100)
+    name = required_text(name, field="name", label="活动名称", max_length=100)
     amount = _price(price, field="price")
     _require_aware(starts_at, field="starts_at")
     if _require_aware(ends_at, field="ends_at") <= starts_at:
@@ -257,7 +256,7 @@ def create_promo_price(
             price=amount,
             starts_at=starts_at,
             ends_at=ends_at,
-            created_by=_user_or_none(actor),
+            created_by=user_or_none(actor),
         )
         audit.record(actor=actor, action="promo_price.created", instance=promo, before={})
     return promo

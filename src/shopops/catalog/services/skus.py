@@ -20,9 +20,7 @@ from shopops.catalog.services.common import (
     _locked_sku,
     _optional_price,
     _price,
-    _required_text,
     _save_unique,
-    _user_or_none,
 )
 from shopops.catalog.services.pricing import (
     PolicyResolver,
@@ -32,7 +30,8 @@ from shopops.catalog.services.pricing import (
     price_issues,
 )
 from shopops.core import audit
-from shopops.core.errors import Conflict, InvalidInput, NotFound
+from shopops.core.audit import user_or_none
+from shopops.core.errors import Conflict, InvalidInput, NotFound, required_text
 
 
 def spec_from_attributes(attributes: dict[str, Any]) -> str:
@@ -59,7 +58,7 @@ def _clean_barcode(barcode: str | None, *, exclude_id: int | None = None) -> str
 
 
 def _sku_code(merchant_code: str, *, exclude_id: int | None = None) -> str:
-    code = _required_text(merchant_code, field="merchant_code", label="商家编码", max_length=64)
+    code = required_text(merchant_code, field="merchant_code", label="商家编码", max_length=64)
     others = Sku.objects.exclude(pk=exclude_id) if exclude_id else Sku.objects.all()
     if others.filter(merchant_code=code).exists():
         raise DuplicateMerchantCode(f"商家编码“{code}”已存在", fields={"merchant_code": "重复"})
@@ -129,7 +128,7 @@ def create_sku(
         issues = price_issues(PolicyResolver(), sku, {"sale_price": sku.sale_price})
         _raise_for_issues(issues, acknowledge_warnings=acknowledge_warnings)
         _save_unique(sku, Conflict("商家编码或条码重复", code="duplicate_merchant_code"))
-        user = _user_or_none(actor)
+        user = user_or_none(actor)
         PriceHistory.objects.bulk_create(
             PriceHistory(
                 sku=sku, field=name, old_value=None, new_value=value, reason=reason, source=source, actor=user

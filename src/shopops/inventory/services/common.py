@@ -45,25 +45,10 @@ class _Shortage(Exception):
 # Helpers shared by the services below.
 
 
-def _user_or_none(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
-
-
 def _positive_quantity(value: Any, *, field: str = "quantity") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidInput("数量须为正整数", fields={field: "须为正整数"})
     return value
-
-
-def _required_text(value: str | None, *, field: str, label: str, max_length: int) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise InvalidInput(f"{label}不能为空", fields={field: "必填"})
-    if len(text) > max_length:
-        raise InvalidInput(
-            f"{label}不能超过 {max_length} 个字符", fields={field: f"最多 {max_length} 个字符"}
-        )
-    return text
 
 
 def _require_sku(sku_id: int) -> None:

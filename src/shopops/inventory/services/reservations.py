@@ -17,7 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from shopops.catalog.models import Sku
-from shopops.core.errors import InvalidInput, NotFound
+from shopops.core.audit import user_or_none
+from shopops.core.errors import InvalidInput, NotFound, required_text
 from shopops.inventory.ledger import Reference, apply_movement, lock_levels, movement_row, reserve_units
 from shopops.inventory.models import (
     BundleComponent,
@@ -35,9 +36,7 @@ from shopops.inventory.services.common import (
     _available_in,
     _positive_quantity,
     _require_warehouse,
-    _required_text,
     _Shortage,
-    _user_or_none,
 )
 
 
@@ -134,7 +133,7 @@ def _reserve_in(
         raise _Shortage
     ordered = sorted(request.needs, key=lambda sku_id: level_ids[sku_id])
     reference = Reference(request.reference_type, request.reference)
-    created_by = _user_or_none(request.actor)
+    created_by = user_or_none(request.actor)
     with transaction.atomic(savepoint=savepoint):
         reservations = Reservation.objects.bulk_create(
             Reservation(
@@ -174,7 +173,7 @@ def _reserve_in(
 
 def _validate_reservation_input(quantity: Any, reference: str, expires_at: dt.datetime | None) -> str:
     _positive_quantity(quantity)
-    reference = _required_text(reference, field="reference", label="单据号", max_length=64)
+    reference = required_text(reference, field="reference", label="单据号", max_length=64)
     if expires_at is not None and (not isinstance(expires_at, dt.datetime) or timezone.is_naive(expires_at)):
         raise InvalidInput("过期时间须带时区", fields={"expires_at": "须为带时区的时间"})
     return reference

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from shopops.catalog.models import Sku
 from shopops.core import audit
-from shopops.core.errors import Conflict, InvalidInput, NotFound
+from shopops.core.errors import Conflict, InvalidInput, NotFound, required_text
 from shopops.inventory.ledger import Reference, apply_movement, level_id_for
 from shopops.inventory.models import (
     INBOUND_TYPES,
@@ -32,15 +32,14 @@ from shopops.inventory.services.common import (
     _positive_quantity,
     _require_stock_keeping_sku,
     _require_warehouse,
-    _required_text,
 )
 
 
 def create_warehouse(
     *, code: str, name: str, actor: Any, kind: str = WarehouseKind.OWN, address: str = ""
 ) -> Warehouse:
-    code = _required_text(code, field="code", label="仓库编码", max_length=20)
-    name = _required_text(name, field="name", label="仓库名称", max_length=60)
+    code = required_text(code, field="code", label="仓库编码", max_length=20)
+    name = required_text(name, field="name", label="仓库名称", max_length=60)
     if kind not in WarehouseKind.values:
         raise InvalidInput("仓库类型无效", fields={"kind": "无效"})
     with transaction.atomic():
@@ -64,7 +63,7 @@ def update_warehouse(*, warehouse_id: int, actor: Any, **changes: Any) -> Wareho
     if "kind" in changes and changes["kind"] not in WarehouseKind.values:
         raise InvalidInput("仓库类型无效", fields={"kind": "无效"})
     if "name" in changes:
-        changes["name"] = _required_text(changes["name"], field="name", label="仓库名称", max_length=60)
+        changes["name"] = required_text(changes["name"], field="name", label="仓库名称", max_length=60)
     with transaction.atomic():
         warehouse = Warehouse.objects.select_for_update().filter(pk=warehouse_id).first()
         if warehouse is None:
@@ -257,7 +256,7 @@ def adjust_stock(
     reference_id: str = "",
 ) -> StockMovement:
     """A manual correction of on-hand stock (调整, 盘盈, 盘亏, 报损) with a reason, audited."""
-    reason = _required_text(reason, field="reason", label="原因", max_length=300)
+    reason = required_text(reason, field="reason", label="原因", max_length=300)
     if isinstance(quantity_delta, bool) or not isinstance(quantity_delta, int) or quantity_delta == 0:
         raise InvalidInput("调整数量须为非零整数", fields={"quantity_delta": "须为非零整数"})
     if movement_type not in ADJUSTMENT_TYPES:

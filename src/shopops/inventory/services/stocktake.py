@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from shopops.catalog.models import Category, Sku
 from shopops.core import audit
+from shopops.core.audit import user_or_none
 from shopops.core.errors import Conflict, InvalidInput, NotFound, PermissionDeniedError
 from shopops.core.money import to_money
 from shopops.inventory.models import (
@@ -28,7 +29,6 @@ from shopops.inventory.models import (
 from shopops.inventory.services.common import (
     _require_stock_keeping_sku,
     _require_warehouse,
-    _user_or_none,
 )
 from shopops.inventory.services.stock import (
     adjust_stock,
@@ -150,7 +150,7 @@ def start_stocktake(
             location_id=location_id if scope == StocktakeScope.LOCATION else None,
             is_blind=is_blind,
             note=note.strip()[:300],
-            created_by=_user_or_none(actor),
+            created_by=user_or_none(actor),
             started_at=timezone.now(),
         )
         on_hand = dict(
@@ -241,7 +241,7 @@ def record_count(
         line.counted_quantity = counted
         line.book_quantity = on_hand
         line.counted_at = timezone.now()
-        line.counted_by = _user_or_none(actor)
+        line.counted_by = user_or_none(actor)
         line.save()
     return line
 

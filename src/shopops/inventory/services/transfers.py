@@ -10,7 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from shopops.core import audit
-from shopops.core.errors import Conflict, InvalidInput, NotFound
+from shopops.core.audit import user_or_none
+from shopops.core.errors import Conflict, InvalidInput, NotFound, required_text
 from shopops.inventory.ledger import level_id_for
 from shopops.inventory.models import (
     TRANSFER_TRANSITIONS,
@@ -27,8 +28,6 @@ from shopops.inventory.services.common import (
     _positive_quantity,
     _require_stock_keeping_sku,
     _require_warehouse,
-    _required_text,
-    _user_or_none,
 )
 from shopops.inventory.services.stock import (
     adjust_stock,
@@ -94,7 +93,7 @@ def create_transfer(
             source_id=source_id,
             destination_id=destination_id,
             note=note.strip()[:300],
-            created_by=_user_or_none(actor),
+            created_by=user_or_none(actor),
         )
         TransferLine.objects.bulk_create(
             [
@@ -229,7 +228,7 @@ def transfer_differences(*, transfer_id: int) -> dict[int, int]:
 def close_transfer(*, transfer_id: int, actor: Any, reason: str) -> dict[int, int]:
     """Finish a transfer whose remaining units will not arrive: clear them from in transit and record the
     differences (lost in transit) on the transfer's audit entry. Returns the differences."""
-    reason = _required_text(reason, field="reason", label="原因", max_length=300)
+    reason = required_text(reason, field="reason", label="原因", max_length=300)
     with transaction.atomic():
         transfer = _locked_transfer(
             transfer_id, statuses=[TransferStatus.SHIPPED, TransferStatus.PARTIALLY_RECEIVED]
