@@ -10,11 +10,15 @@ from ninja.operation import Operation
 
 from shopops.accounts.api import ApiAuth
 from shopops.accounts.api import router as accounts_router
+from shopops.aftersales.api import router as aftersales_router
 from shopops.catalog.api import router as catalog_router
 from shopops.channels.api import router as channels_router
 from shopops.core.api import TokenOrUserThrottle, install_error_handlers
 from shopops.core.api_routes import router as core_router
+from shopops.customers.api import router as customers_router
+from shopops.fulfillment.api import router as fulfillment_router
 from shopops.inventory.api import router as inventory_router
+from shopops.orders.api import router as orders_router
 from shopops.purchasing.api import router as purchasing_router
 
 # ninja's own page (templates/ninja/swagger.html) without its favicon include; the assets are the
@@ -72,3 +76,7 @@ api.add_router("/v1/", channels_router)
 api.add_router("/v1/", catalog_router)
 api.add_router("/v1/", inventory_router)
 api.add_router("/v1/", purchasing_router)
+api.add_router("/v1/", customers_router)
+api.add_router("/v1/", orders_router)
+api.add_router("/v1/", fulfillment_router)
+api.add_router("/v1/", aftersales_router)

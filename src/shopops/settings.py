@@ -69,6 +69,10 @@ INSTALLED_APPS = [
     "shopops.catalog",
     "shopops.inventory",
     "shopops.purchasing",
+    "shopops.customers",
+    "shopops.orders",
+    "shopops.fulfillment",
+    "shopops.aftersales",
 ]
 
 MIDDLEWARE = [

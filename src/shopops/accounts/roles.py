@@ -86,6 +86,28 @@ AREAS: dict[str, dict[str, object]] = {
         "models": [("purchasing", m) for m in ("purchasereceipt", "purchasereceiptline")],
         "change_extra": ["purchasing.receive_purchaseorder"],
     },
+    "customers": {
+        "title": "客户",
+        "models": [("customers", m) for m in ("customer", "customeraccount")],
+    },
+    "orders": {
+        "title": "订单",
+        "models": [("orders", m) for m in ("order", "orderline", "orderevent", "orderissue", "savedfilter")],
+        "change_extra": ["orders.review_order", "orders.export_order"],
+    },
+    "fulfillment": {
+        "title": "发货物流",
+        "models": [("fulfillment", m) for m in ("carrier", "shipment", "shipmentline", "trackingevent")],
+        "change_extra": ["fulfillment.ship_shipment"],
+    },
+    "aftersales": {
+        "title": "售后",
+        "models": [
+            ("aftersales", m)
+            for m in ("returnreason", "aftersalecase", "aftersaleline", "inspection", "caseevent")
+        ],
+        "change_extra": ["aftersales.approve_aftersalecase"],
+    },
     "alerts": {"title": "预警与通知", "models": [("core", "alert"), ("core", "notification")]},
     "audit": {"title": "审计记录", "models": [("core", "auditentry")]},
 }
@@ -100,7 +122,12 @@ ROLES: dict[str, dict[str, object]] = {
     "admin": {
         "name": "管理员",
         "areas": dict.fromkeys(AREAS, Level.CHANGE),
-        "extra": ["core.view_pii", "core.reveal_pii"],
+        "extra": [
+            "core.view_pii",
+            "core.reveal_pii",
+            "aftersales.refund_aftersalecase",
+            "aftersales.inspect_aftersalecase",
+        ],
     },
     "operations": {
         "name": "运营",
@@ -110,6 +137,10 @@ ROLES: dict[str, dict[str, object]] = {
             "channels": Level.VIEW,
             "inventory": Level.VIEW,
             "purchasing": Level.CHANGE,
+            "customers": Level.VIEW,
+            "orders": Level.CHANGE,
+            "fulfillment": Level.VIEW,
+            "aftersales": Level.VIEW,
             "receiving": Level.VIEW,
             "alerts": Level.VIEW,
             "audit": Level.VIEW,
@@ -123,9 +154,13 @@ ROLES: dict[str, dict[str, object]] = {
             "pricing": Level.VIEW,
             "channels": Level.VIEW,
             "inventory": Level.VIEW,
+            "customers": Level.VIEW,
+            "orders": Level.CHANGE,
+            "fulfillment": Level.VIEW,
+            "aftersales": Level.CHANGE,
             "alerts": Level.VIEW,
         },
-        "extra": ["core.reveal_pii"],
+        "extra": ["core.reveal_pii", "aftersales.refund_aftersalecase"],
     },
     "designer": {"name": "美工", "areas": {"catalog": Level.CHANGE, "alerts": Level.VIEW}, "extra": []},
     "promotion": {
@@ -134,6 +169,7 @@ ROLES: dict[str, dict[str, object]] = {
             "catalog": Level.VIEW,
             "pricing": Level.CHANGE,
             "channels": Level.VIEW,
+            "orders": Level.VIEW,
             "alerts": Level.VIEW,
         },
         "extra": [],
@@ -145,9 +181,12 @@ ROLES: dict[str, dict[str, object]] = {
             "inventory": Level.CHANGE,
             "purchasing": Level.VIEW,
             "receiving": Level.CHANGE,
+            "orders": Level.VIEW,
+            "fulfillment": Level.CHANGE,
+            "aftersales": Level.VIEW,
             "alerts": Level.VIEW,
         },
-        "extra": [],
+        "extra": ["aftersales.inspect_aftersalecase"],
     },
     "finance": {
         "name": "财务",
@@ -158,10 +197,14 @@ ROLES: dict[str, dict[str, object]] = {
             "inventory": Level.VIEW,
             "purchasing": Level.VIEW,
             "receiving": Level.VIEW,
+            "customers": Level.VIEW,
+            "orders": Level.VIEW,
+            "fulfillment": Level.VIEW,
+            "aftersales": Level.VIEW,
             "alerts": Level.VIEW,
             "audit": Level.VIEW,
         },
-        "extra": [],
+        "extra": ["aftersales.refund_aftersalecase", "orders.export_order"],
     },
 }
 
@@ -174,6 +217,8 @@ READ_ONLY_MODELS = {
     ("purchasing", "purchaseorderevent"),
     ("purchasing", "purchasereceipt"),
     ("purchasing", "purchasereceiptline"),
+    ("orders", "orderevent"),
+    ("aftersales", "caseevent"),
 }
 
 

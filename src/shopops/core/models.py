@@ -249,3 +249,34 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in IMPORT_JOB_FINISHED
+
+
+class IdempotencyRecord(models.Model):
+    """The answer given to one `Idempotency-Key` of one user on one operation, replayed on a retry.
+
+    A retry with the same key and the same request body gets the stored answer; the same key with a
+    different body is refused (409), so a client bug never creates a second object silently.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("用户"), on_delete=models.CASCADE, related_name="+"
+    )
+    scope = models.CharField(_("操作"), max_length=60, help_text=_("如 orders.create"))
+    key = models.CharField(_("幂等键"), max_length=64)
+    request_hash = models.CharField(_("请求摘要"), max_length=64)
+    status_code = models.PositiveSmallIntegerField(_("响应状态"), default=0)
+    response = models.JSONField(_("响应内容"), default=dict, blank=True)
+    object_id = models.CharField(_("对象ID"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("幂等记录")
+        verbose_name_plural = _("幂等记录")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "scope", "key"], name="core_idempotency_user_scope_key_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"

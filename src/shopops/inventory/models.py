@@ -19,6 +19,7 @@ class WarehouseKind(models.TextChoices):
     OWN = "own", _("自营仓")
     THIRD_PARTY = "3pl", _("第三方仓")
     STORE = "store", _("门店")
+    DEFECTIVE = "defective", _("残次品仓")  # graded returns (B): not sold through channels, not reserved
 
 
 def warehouse_ids_for(user: Any) -> set[int] | None:

@@ -1,0 +1,5 @@
+"""Fulfillment API: carriers, shipments, tracking events, delivery timeliness."""
+
+from ninja import Router
+
+router = Router(tags=["fulfillment"])
