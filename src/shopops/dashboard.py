@@ -40,6 +40,7 @@ from shopops.core.models import Alert, AlertSeverity, AlertStatus
 from shopops.core.money import format_cny
 from shopops.inventory import queries as inventory_queries
 from shopops.inventory.models import StockLevel, StockThreshold, Warehouse, warehouse_ids_for
+from shopops.orders import queries as order_queries
 from shopops.purchasing.models import RECEIVABLE_STATUSES, PurchaseOrder
 
 PANEL_ROWS = 10
@@ -366,7 +367,72 @@ def overdue_purchase_orders_panel(request: HttpRequest) -> Panel:
     )
 
 
-KPI_SOURCES: list[Source] = [Source("catalog.view_product", catalog_kpis)]
+def order_kpis(request: HttpRequest) -> list[Kpi]:
+    """Yesterday in the user's shops: orders placed, amount paid (支付金额), valid orders placed."""
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    summary = order_queries.day_summary(request.user, yesterday)
+    day = yesterday.isoformat()
+    orders_url = reverse("admin:orders_order_changelist")
+    placed = f"{orders_url}?placed_at_from={day}&placed_at_to={day}"
+    return [
+        Kpi(_("昨日订单"), summary.orders, placed, "shopping_cart"),
+        Kpi(
+            _("昨日支付金额"),
+            format_cny(summary.paid_amount),
+            f"{orders_url}?paid_at_from={day}&paid_at_to={day}",
+            "payments",
+        ),
+        Kpi(_("昨日有效订单"), summary.valid_orders, f"{placed}&is_valid__exact=1", "verified"),
+    ]
+
+
+def order_exceptions_panel(request: HttpRequest) -> Panel:
+    issues = order_queries.exception_queue(request.user)
+    rows = [
+        [
+            _link(reverse("admin:orders_order_change", args=[issue.order_id]), issue.order.external_id),
+            issue.order.shop.name,
+            issue.message,
+            date_format(timezone.localtime(issue.created_at), "Y-m-d H:i"),
+        ]
+        for issue in issues[:PANEL_ROWS]
+    ]
+    return Panel(
+        key="order_exceptions",
+        title=_("待处理的审单异常"),
+        headers=[_("订单号"), _("店铺"), _("异常"), _("发现时间")],
+        rows=rows,
+        total=issues.count(),
+        link=reverse("admin:orders_orderissue_changelist") + "?status__exact=open",
+    )
+
+
+def unpaid_closing_panel(request: HttpRequest) -> Panel:
+    now = timezone.now()
+    orders = order_queries.unpaid_closing_soon(request.user, now=now)
+    rows = [
+        [
+            _link(reverse("admin:orders_order_change", args=[order.pk]), order.external_id),
+            order.shop.name,
+            format_cny(order.paid_amount),
+            date_format(timezone.localtime(order.pay_deadline or now), "Y-m-d H:i"),
+        ]
+        for order in orders[:PANEL_ROWS]
+    ]
+    return Panel(
+        key="unpaid_closing",
+        title=_("1 小时内将超时关闭的未付款订单"),
+        headers=[_("订单号"), _("店铺"), _("应付金额"), _("付款截止")],
+        rows=rows,
+        total=orders.count(),
+        link=reverse("admin:orders_order_changelist") + "?status__exact=pending_payment",
+    )
+
+
+KPI_SOURCES: list[Source] = [
+    Source("catalog.view_product", catalog_kpis),
+    Source("orders.view_order", order_kpis),
+]
 PANELS: list[Source] = [
     Source("catalog.view_sku", below_cost_panel),
     Source("catalog.view_sku", below_guard_panel),
@@ -375,6 +441,8 @@ PANELS: list[Source] = [
     Source("core.view_alert", inventory_alerts_panel),
     Source("inventory.view_stocklevel", low_stock_panel),
     Source("purchasing.view_purchaseorder", overdue_purchase_orders_panel),
+    Source("orders.view_orderissue", order_exceptions_panel),
+    Source("orders.view_order", unpaid_closing_panel),
 ]
 
 

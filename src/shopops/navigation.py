@@ -121,6 +121,52 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
         ],
     ),
     (
+        _("订单管理"),
+        [
+            (_("订单"), "shopping_cart", "admin:orders_order_changelist", "orders.view_order"),
+            (_("审单异常"), "report", "admin:orders_orderissue_changelist", "orders.view_orderissue"),
+            (_("常用筛选"), "filter_alt", "admin:orders_savedfilter_changelist", "orders.view_savedfilter"),
+            (_("客户"), "groups", "admin:customers_customer_changelist", "customers.view_customer"),
+        ],
+    ),
+    (
+        _("发货物流"),
+        [
+            (
+                _("发货单"),
+                "local_shipping",
+                "admin:fulfillment_shipment_changelist",
+                "fulfillment.view_shipment",
+            ),
+            (_("订单发货"), "outbox", "admin:fulfillment_shipment_ship_orders", "fulfillment.ship_shipment"),
+            (_("发货超时预警"), "timer", "admin:fulfillment_shipment_at_risk", "fulfillment.view_shipment"),
+            (
+                _("物流轨迹"),
+                "route",
+                "admin:fulfillment_trackingevent_changelist",
+                "fulfillment.view_trackingevent",
+            ),
+            (_("快递公司"), "badge", "admin:fulfillment_carrier_changelist", "fulfillment.view_carrier"),
+        ],
+    ),
+    (
+        _("售后"),
+        [
+            (
+                _("售后单"),
+                "assignment_return",
+                "admin:aftersales_aftersalecase_changelist",
+                "aftersales.view_aftersalecase",
+            ),
+            (
+                _("售后原因"),
+                "category",
+                "admin:aftersales_returnreason_changelist",
+                "aftersales.view_returnreason",
+            ),
+        ],
+    ),
+    (
         _("渠道店铺"),
         [(_("店铺"), "store", "admin:channels_shop_changelist", "channels.view_shop")],
     ),

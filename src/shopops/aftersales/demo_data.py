@@ -135,6 +135,8 @@ def _return_and_inspect(
 
 def _warehouse_with(sku_id: int | None, *, exclude: Warehouse) -> int | None:
     """A sellable warehouse with a free unit of the SKU for the replacement parcel, if any."""
+    if sku_id is None:
+        return None
     level = (
         StockLevel.objects.filter(sku_id=sku_id, on_hand__gt=F("reserved") + F("safety_stock"))
         .exclude(warehouse=exclude)

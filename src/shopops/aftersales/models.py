@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -59,6 +60,41 @@ CASE_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+# Service-level timers (hours) per step: how long a case may wait in a status before it is overdue.
+# `sla_due_at` = when the case entered the status + these hours; statuses not listed have no timer.
+CASE_SLA_HOURS: dict[str, int] = {
+    CaseStatus.APPLIED: 48,  # decide (approve / reject)
+    CaseStatus.APPROVED: 24,  # refund-only: refund within 24 h of approval
+    CaseStatus.AWAITING_RETURN: 7 * 24,  # the buyer sends the goods back
+    CaseStatus.RECEIVED: 48,  # inspect
+    CaseStatus.INSPECTED: 24,  # refund (or ship the exchange) after inspection
+}
+CASE_SLA_HOURS_BY_KIND: dict[tuple[str, str], int] = {
+    (CaseStatus.APPROVED, CaseKind.RESHIP): 48,  # pack and ship the replacement parcel
+    (CaseStatus.INSPECTED, CaseKind.EXCHANGE): 48,
+}
+OPEN_CASE_STATUSES = frozenset(
+    {
+        CaseStatus.APPLIED,
+        CaseStatus.APPROVED,
+        CaseStatus.AWAITING_RETURN,
+        CaseStatus.RECEIVED,
+        CaseStatus.INSPECTED,
+    }
+)
+RETURN_KINDS = frozenset({CaseKind.RETURN_REFUND, CaseKind.EXCHANGE})
+REFUND_KINDS = frozenset({CaseKind.REFUND_ONLY, CaseKind.RETURN_REFUND})
+
+
+def sla_hours(status: str, kind: str) -> int | None:
+    """Hours a case of `kind` may stay in `status`, or None when the step has no timer."""
+    return CASE_SLA_HOURS_BY_KIND.get((status, kind), CASE_SLA_HOURS.get(status))
+
+
+class AppendOnlyError(Exception):
+    """Case events are the case's history: never changed, only appended."""
+
+
 class ReturnReason(models.Model):
     """One entry of the reason taxonomy (售后原因), two levels deep; `is_quality` marks product faults
     (they count against the SKU and the supplier in reports)."""
@@ -86,8 +122,21 @@ class ReturnReason(models.Model):
         return self.name
 
 
+def _user_field(verbose_name: Any) -> Any:
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=verbose_name,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+
 class CaseQuerySet(ScopedQuerySet["AfterSaleCase"]):
-    pass
+    def overdue(self, now: dt.datetime) -> CaseQuerySet:
+        """Open cases whose current step has passed its SLA deadline at `now`."""
+        return self.filter(status__in=OPEN_CASE_STATUSES, sla_due_at__lt=now)
 
 
 class AfterSaleCase(models.Model):
@@ -139,6 +188,28 @@ class AfterSaleCase(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    refunded_shipping = models.DecimalField(_("已退运费"), **MONEY, default=ZERO)
+    replacement_warehouse = models.ForeignKey(
+        "inventory.Warehouse",
+        verbose_name=_("换货/补发仓"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    replacement_carrier = models.ForeignKey(
+        "fulfillment.Carrier",
+        verbose_name=_("换货/补发快递"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    replacement_tracking_number = models.CharField(_("换货/补发运单号"), max_length=40, blank=True)
+    replacement_reference = models.CharField(
+        _("换货/补发包裹号"), max_length=64, blank=True, help_text=_("发货单号（未关联发货单时的包裹引用）")
+    )
+    replacement_shipped_at = models.DateTimeField(_("换货/补发时间"), null=True, blank=True)
     decision_note = models.CharField(_("处理意见"), max_length=300, blank=True)
     sla_due_at = models.DateTimeField(_("当前步骤时限"), null=True, blank=True, db_index=True)
     applied_at = models.DateTimeField(_("申请时间"), db_index=True)
@@ -147,6 +218,12 @@ class AfterSaleCase(models.Model):
     inspected_at = models.DateTimeField(_("质检时间"), null=True, blank=True)
     refunded_at = models.DateTimeField(_("退款时间"), null=True, blank=True)
     closed_at = models.DateTimeField(_("关闭时间"), null=True, blank=True)
+    applied_by = _user_field(_("登记人"))
+    decided_by = _user_field(_("审核人"))
+    received_by = _user_field(_("收货人"))
+    inspected_by = _user_field(_("质检人"))
+    refunded_by = _user_field(_("退款人"))
+    closed_by = _user_field(_("关闭人"))
     handler = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("处理人"),
@@ -200,6 +277,7 @@ class AfterSaleLine(models.Model):
     quantity = models.PositiveIntegerField(_("数量"))
     refund_amount = models.DecimalField(_("退款金额"), **MONEY, default=ZERO)
     received_quantity = models.PositiveIntegerField(_("已收退货"), default=0)
+    refunded_amount = models.DecimalField(_("已退金额"), **MONEY, default=ZERO)
 
     class Meta:
         verbose_name = _("售后明细")
@@ -276,6 +354,11 @@ class Inspection(models.Model):
         return f"{self.line_id} {self.grade}×{self.quantity}"
 
 
+class CaseEventQuerySet(models.QuerySet["CaseEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("case events are append-only")
+
+
 class CaseEvent(models.Model):
     """One step of a case's timeline (who, when, from which status to which, why). Append-only."""
 
@@ -289,12 +372,14 @@ class CaseEvent(models.Model):
         verbose_name=_("操作人"),
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,  # a user with history is deactivated, not deleted
         related_name="+",
     )
     via = models.CharField(_("来源"), max_length=20, blank=True)
     message = models.CharField(_("说明"), max_length=500, blank=True)
     created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    objects = CaseEventQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("售后动态")
@@ -303,3 +388,8 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.from_status}→{self.to_status}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise AppendOnlyError("case events are append-only")
+        super().save(*args, **kwargs)

@@ -692,3 +692,4 @@ def export_products(
 
 
 IMPORT_KINDS = {"products": import_products}
+EXPORT_KINDS = {"products": export_products}

@@ -29,6 +29,7 @@ PROGRESS_TIMEOUT_SECONDS = 24 * 60 * 60
 PROBLEM_LIMIT = 1000  # errors (and warnings) kept in `result`; the errors file has them all
 PROBLEM_HEADERS = ("类型", "行号", "列", "说明")
 MODES = frozenset(str(mode) for mode in tabular.Mode)
+RUN_OPTIONS = frozenset({"mode", "dry_run", "confirms"})
 
 
 class ImportJobNotConfirmable(Conflict):
@@ -51,12 +52,20 @@ def _options(mode: str, dry_run: bool, **extra: Any) -> dict[str, Any]:
 
 
 def create_import_job(
-    *, kind: str, upload: IO[bytes], filename: str, mode: str, dry_run: bool, actor: Any
+    *,
+    kind: str,
+    upload: IO[bytes],
+    filename: str,
+    mode: str,
+    dry_run: bool,
+    actor: Any,
+    extra_options: dict[str, Any] | None = None,
 ) -> ImportJob:
     """Store the uploaded file (under MEDIA imports/YYYY/MM/) and a queued job for it. The caller
-    enqueues the task with `transaction.on_commit`, so the worker never sees an uncommitted job."""
+    enqueues the task with `transaction.on_commit`, so the worker never sees an uncommitted job.
+    `extra_options` (e.g. the shop and format of an order import) are kept in `options` for the task."""
     name = PurePath(filename.replace("\\", "/")).name[:255] or "upload"
-    options = _options(mode, dry_run)
+    options = _options(mode, dry_run, **(extra_options or {}))
     with transaction.atomic():
         job = ImportJob(
             kind=kind, original_filename=name, sha256=_sha256(upload), options=options, created_by=actor
@@ -82,7 +91,9 @@ def confirm_import_job(*, job_id: int, mode: str, actor: Any) -> ImportJob:
             raise ImportJobNotConfirmable(
                 "只有已完成的试导入才能确认导入", fields={"job": f"任务状态：{checked.get_status_display()}"}
             )
-        options = _options(mode, False, confirms=checked.pk)
+        # the kind's own options (shop, format …) carry over to the real run
+        extra = {key: value for key, value in checked.options.items() if key not in RUN_OPTIONS}
+        options = _options(mode, False, **extra, confirms=checked.pk)
         job = ImportJob.objects.create(
             kind=checked.kind,
             file=checked.file.name,

@@ -64,6 +64,15 @@ SHIPMENT_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+# Parcels still in the warehouse: their units count against what an order line may still ship.
+OPEN_SHIPMENT_STATUSES = frozenset({ShipmentStatus.PENDING, ShipmentStatus.PICKING, ShipmentStatus.PACKED})
+
+
+class ShipmentSource(models.TextChoices):
+    SYSTEM = "system", _("本系统发货")
+    PLATFORM = "platform", _("平台发货")  # shipped in the platform's seller centre; seen in its export
+
+
 class ShipmentQuerySet(ScopedQuerySet["Shipment"]):
     pass
 
@@ -114,6 +123,14 @@ class Shipment(models.Model):
         related_name="+",
     )
     note = models.CharField(_("备注"), max_length=300, blank=True)
+    source = models.CharField(
+        _("来源"), max_length=10, choices=ShipmentSource.choices, default=ShipmentSource.SYSTEM
+    )
+    has_problem = models.BooleanField(
+        _("物流异常"), default=False, db_index=True, help_text=_("疑难、拒签或退回中")
+    )
+    problem_note = models.CharField(_("异常说明"), max_length=200, blank=True)
+    warnings = models.JSONField(_("单号提醒"), default=list, blank=True, help_text=_("运单号格式检查的提醒"))
 
     objects = ShipmentQuerySet.as_manager()
 

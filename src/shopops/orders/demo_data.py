@@ -351,6 +351,7 @@ class OrderBuilder:
         }
 
     def as_input(self, order: PlannedOrder) -> OrderInput:
+        receiver = self.receiver(order)
         return OrderInput(
             external_id=order.external_id,
             placed_at=order.placed_at,
@@ -359,7 +360,13 @@ class OrderBuilder:
             order_type=order.order_type,
             buyer_id=order.buyer.buyer_id,
             buyer_nick=order.buyer.nick,
-            **self.receiver(order),
+            receiver_name=receiver["receiver_name"],
+            receiver_phone=receiver["receiver_phone"],
+            receiver_province=receiver["receiver_province"],
+            receiver_city=receiver["receiver_city"],
+            receiver_district=receiver["receiver_district"],
+            receiver_address=receiver["receiver_address"],
+            receiver_postcode=receiver["receiver_postcode"],
             shipping_fee=order.shipping_fee,
             shop_discount=order.shop_discount,
             platform_discount=order.platform_discount,

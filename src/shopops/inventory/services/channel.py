@@ -13,6 +13,7 @@ from shopops.core.errors import InvalidInput, NotFound
 from shopops.inventory.models import (
     ChannelStockRule,
     Warehouse,
+    WarehouseKind,
 )
 from shopops.inventory.queries import sellable_quantity
 from shopops.inventory.services.common import (
@@ -21,7 +22,9 @@ from shopops.inventory.services.common import (
 
 
 def _active_warehouse_ids() -> set[int]:
-    return set(Warehouse.objects.filter(is_active=True).values_list("pk", flat=True))
+    """Active warehouses a channel may sell from: a defective-goods warehouse (残次品仓) never counts."""
+    sellable = Warehouse.objects.filter(is_active=True).exclude(kind=WarehouseKind.DEFECTIVE)
+    return set(sellable.values_list("pk", flat=True))
 
 
 def _rule_warehouse_ids(rule: ChannelStockRule | None, active: set[int]) -> set[int]:

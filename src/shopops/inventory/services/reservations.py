@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from shopops.catalog.models import Sku
@@ -28,6 +28,7 @@ from shopops.inventory.models import (
     StockLevel,
     StockMovement,
     Warehouse,
+    WarehouseKind,
 )
 from shopops.inventory.services.common import (
     InsufficientStock,
@@ -58,7 +59,10 @@ def _candidate_warehouses(needs: dict[int, int], quantity: int) -> list[int]:
     """Active warehouses that can cover every need, the most coverable first (ties: lowest id)."""
     per_unit = _per_unit(needs, quantity)
     by_warehouse: dict[int, dict[int, int]] = {}
-    for level in StockLevel.objects.filter(sku_id__in=needs, warehouse__is_active=True):
+    levels = StockLevel.objects.filter(sku_id__in=needs, warehouse__is_active=True).exclude(
+        warehouse__kind=WarehouseKind.DEFECTIVE  # graded returns (残次品仓) are never sold from
+    )
+    for level in levels:
         by_warehouse.setdefault(level.warehouse_id, {})[level.sku_id] = level.available
     scored = []
     for warehouse_id, available in by_warehouse.items():
@@ -108,15 +112,22 @@ def _level_ids(needs: dict[int, int], warehouse_id: int) -> dict[int, int]:
     sku_ids = list(needs)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT level.sku_id, level.id, warehouse.is_active FROM {level_table} level "
+            f"SELECT level.sku_id, level.id, warehouse.is_active, warehouse.kind FROM {level_table} level "
             f"JOIN {warehouse_table} warehouse ON warehouse.id = level.warehouse_id "
             f"WHERE level.warehouse_id = %s AND level.sku_id IN ({', '.join(['%s'] * len(sku_ids))})",
             [warehouse_id, *sku_ids],
         )
         rows = cursor.fetchall()
-    if not rows or not all(active for _sku_id, _level_id, active in rows):
+    if not rows or not all(active for _sku_id, _level_id, active, _kind in rows):
         _require_warehouse(warehouse_id)  # raises for an unknown or inactive warehouse
-    return {sku_id: level_id for sku_id, level_id, _active in rows}
+    kinds = {kind for _sku_id, _level_id, _active, kind in rows} or set(
+        Warehouse.objects.filter(pk=warehouse_id).values_list("kind", flat=True)
+    )
+    if WarehouseKind.DEFECTIVE in kinds:
+        raise InvalidInput(
+            "残次品仓的库存不能预占销售", fields={"warehouse_id": "残次品仓"}, code="warehouse_not_sellable"
+        )
+    return {sku_id: level_id for sku_id, level_id, _active, _kind in rows}
 
 
 def _reserve_in(
@@ -185,7 +196,8 @@ def _shortage_error(
     warehouses = [warehouse_id] if warehouse_id is not None else None
     best = 0
     per_unit = _per_unit(needs, quantity)
-    for candidate in warehouses or Warehouse.objects.filter(is_active=True).values_list("pk", flat=True):
+    sellable = Warehouse.objects.filter(is_active=True).exclude(kind=WarehouseKind.DEFECTIVE)
+    for candidate in warehouses or sellable.values_list("pk", flat=True):
         best = max(
             best, min(_available_in(component, candidate) // per_unit[component] for component in needs)
         )
@@ -328,13 +340,83 @@ def release_reservation(
     return list(_reservations_of(reference_type, reference, sku_id).filter(status=ReservationStatus.RELEASED))
 
 
+def _commit_part(
+    *, reference_type: str, reference: str, sku_id: int | None, quantity: int, actor: Any
+) -> list[Reservation]:
+    """Ship `quantity` units of the requested SKU out of what the reference holds (see commit_reservation)."""
+    _positive_quantity(quantity)
+    if sku_id is None:
+        raise InvalidInput("部分出库须指定 SKU", fields={"sku_id": "必填"})
+    with transaction.atomic():
+        active = list(
+            _reservations_of(reference_type, reference, sku_id)
+            .filter(status=ReservationStatus.ACTIVE)
+            .select_for_update()
+            .order_by("sku_id")
+        )
+        if not active:
+            raise NotFound(
+                "该单据没有可出库的预占", fields={"reference": "无预占"}, code="reservation_not_found"
+            )
+        needs = component_needs(sku_id=sku_id, quantity=quantity)
+        held = {reservation.sku_id: reservation.quantity for reservation in active}
+        if set(needs) != set(held) or any(needs[component] > held[component] for component in needs):
+            raise ReservationMismatch(
+                "出库数量超过该单据的预占", fields={"quantity": str(quantity), "reference": "预占不足"}
+            )
+        if needs == held:
+            _close(active, to_status=ReservationStatus.COMMITTED, actor=actor)
+            return list(
+                _reservations_of(reference_type, reference, sku_id).filter(pk__in=[r.pk for r in active])
+            )
+        level_ids = _level_ids_for(active)
+        for reservation in sorted(active, key=lambda item: level_ids[(item.sku_id, item.warehouse_id)]):
+            units = needs[reservation.sku_id]
+            shrunk = Reservation.objects.filter(
+                pk=reservation.pk, status=ReservationStatus.ACTIVE, quantity__gt=units
+            ).update(quantity=F("quantity") - units)
+            if not shrunk:
+                raise ReservationMismatch("预占已被并发修改", fields={"reservation_id": str(reservation.pk)})
+            movement = apply_movement(
+                level_id=level_ids[(reservation.sku_id, reservation.warehouse_id)],
+                sku_id=reservation.sku_id,
+                warehouse_id=reservation.warehouse_id,
+                movement_type=MovementType.SALE_OUT,
+                on_hand_delta=-units,
+                reserved_delta=-units,
+                condition=Q(reserved__gte=units, on_hand__gte=units),
+                reference=Reference(reference_type, reference),
+                actor=actor,
+            )
+            if movement is None:
+                raise StockInconsistent(
+                    "库存预占与预占记录不一致", fields={"reservation_id": str(reservation.pk)}
+                )
+        return list(
+            Reservation.objects.filter(pk__in=[reservation.pk for reservation in active]).order_by("sku_id")
+        )
+
+
 def commit_reservation(
-    *, reference: str, actor: Any, reference_type: str = "order", sku_id: int | None = None
+    *,
+    reference: str,
+    actor: Any,
+    reference_type: str = "order",
+    sku_id: int | None = None,
+    quantity: int | None = None,
 ) -> list[Reservation]:
     """Ship what a document holds: on hand and reserved both go down (销售出库). Idempotent.
 
     Returns the committed reservations of the reference; refuses when it holds nothing to ship.
+    With `quantity` (units of the requested `sku_id`, required then) only part ships (a partial
+    shipment of an order line): the active reservations shrink by those units and stay active, or are
+    committed when that is all they hold. A partial commit is not idempotent; its caller guards it
+    (orders count shipped units under the order's lock). Returns the touched reservations then.
     """
+    if quantity is not None:
+        return _commit_part(
+            reference_type=reference_type, reference=reference, sku_id=sku_id, quantity=quantity, actor=actor
+        )
     with transaction.atomic():
         holding = _reservations_of(reference_type, reference, sku_id)
         active = list(holding.filter(status=ReservationStatus.ACTIVE))

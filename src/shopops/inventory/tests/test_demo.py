@@ -65,11 +65,12 @@ def test_demo_makes_an_own_a_third_party_and_a_store_warehouse(demo: str) -> Non
     # given the demo
     # when its warehouses are read
     warehouses = dict(Warehouse.objects.values_list("name", "kind"))
-    # then there is the own 杭州仓, the 3PL 广州仓 and a store
+    # then there is the own 杭州仓, the 3PL 广州仓, a store, and the after-sales demo's 残次品仓 for B-grade returns
     assert warehouses == {
         "杭州仓": WarehouseKind.OWN,
         "广州仓": WarehouseKind.THIRD_PARTY,
         "上海静安门店": WarehouseKind.STORE,
+        "杭州残次品仓": WarehouseKind.DEFECTIVE,
     }
     assert "warehouses 3" in demo
 

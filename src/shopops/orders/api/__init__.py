@@ -1,5 +1,8 @@
-"""Orders API: orders, lines, timeline, review issues, saved filters, import and export."""
+"""Orders API: writes (create with Idempotency-Key, transitions, memo, review) and reads (search, detail, export)."""
 
-from ninja import Router
+from shopops.orders.api.common import router
 
-router = Router(tags=["orders"])
+# Importing a sub-module registers its operations on the shared router (see common.py for why it is one).
+from shopops.orders.api import imports, read, actions  # isort: skip  (imports: before /orders/{id})
+
+__all__ = ["actions", "imports", "read", "router"]

@@ -26,6 +26,7 @@ from shopops.core.context import origin
 from shopops.core.errors import DomainError
 
 SHOWN_ERRORS = 20
+FILE_FORMATS = ("csv", "xlsx")
 
 
 def importers() -> dict[str, Callable[..., tabular.ImportResult]]:
@@ -71,7 +72,7 @@ def write_errors(result: tabular.ImportResult, path: Path) -> None:
 
 
 class Command(BaseCommand):
-    help = "导入数据文件（CSV/XLSX）：products、opening-stock、stock-counts。默认全部成功才写入；--skip-bad-rows 跳过错误行。"
+    help = "导入数据文件（CSV/XLSX）：products、opening-stock、stock-counts、orders。默认全部成功才写入；--skip-bad-rows 跳过错误行。"
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("kind", choices=sorted(importers()), help="what the file holds")
@@ -82,7 +83,12 @@ class Command(BaseCommand):
             action="store_true",
             help="keep the good rows (default: any bad row refuses the file)",
         )
-        parser.add_argument("--format", choices=("csv", "xlsx"), help="default: by extension or content")
+        parser.add_argument(
+            "--format",
+            help="csv or xlsx (default: by extension or content); orders: the platform format "
+            "(taobao, taobao_items, jd, pdd, shopify, douyin, template; default: from the header)",
+        )
+        parser.add_argument("--shop", help="orders: the shop (code or id) the orders belong to")
         parser.add_argument("--sheet", help="worksheet name (default: the first sheet)")
         parser.add_argument(
             "--user", help="import as this user (permissions and audit); default: the OS account"
@@ -111,6 +117,12 @@ class Command(BaseCommand):
 
                 if options["kind"] == "stock-counts" and not options["stocktake"]:
                     raise CommandError("stock-counts needs --stocktake ID")
+                if options["kind"] == "orders" and not options["shop"]:
+                    raise CommandError("orders needs --shop CODE")
+                given = options["format"]
+                file_format = given if given in FILE_FORMATS else None
+                if given and file_format is None and options["kind"] != "orders":
+                    raise CommandError(f"--format must be one of: {', '.join(FILE_FORMATS)}")
                 result = call_importer(
                     importers()[options["kind"]],
                     stocktake_id=options["stocktake"],
@@ -119,7 +131,9 @@ class Command(BaseCommand):
                     actor=actor,
                     mode=mode,
                     dry_run=options["dry_run"],
-                    file_format=options["format"],
+                    file_format=file_format,
+                    format=None if file_format else given,
+                    shop=options["shop"],
                     sheet=options["sheet"],
                     progress=advance,
                 )

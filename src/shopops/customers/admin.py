@@ -1,0 +1,152 @@
+"""Admin for customers: masked list, platform accounts inline, blacklist and un-blacklist actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
+from unfold.widgets import UnfoldAdminTextInputWidget
+
+from shopops.core.admin_tools import ReadOnlyAdmin, RevealPersonalDataMixin, action_page
+from shopops.core.pii import can_view_pii, mask
+from shopops.customers import queries, services
+from shopops.customers.models import Customer, CustomerAccount
+
+CHANGE_PERMISSION = "customers.change_customer"
+
+
+class CustomerAccountInline(TabularInline):
+    model = CustomerAccount
+    fields = ("platform", "buyer_id_shown", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    @admin.display(description=_("平台买家ID"))
+    def buyer_id_shown(self, account: CustomerAccount) -> str:
+        request = getattr(self, "_request", None)
+        if request is not None and can_view_pii(request.user):
+            return account.buyer_id
+        return str(mask(CustomerAccount.PII_FIELDS["buyer_id"], account.buyer_id))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CustomerAccount]:
+        self._request = request  # masking depends on who looks
+        return super().get_queryset(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class BlacklistForm(forms.Form):
+    reason = forms.CharField(label=_("拉黑原因"), max_length=200, widget=UnfoldAdminTextInputWidget())
+
+
+class CustomerAdmin(RevealPersonalDataMixin, ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "name",
+        "phone",
+        "is_blacklisted",
+        "order_count_shown",
+        "first_order_at",
+        "last_order_at",
+    )
+    list_filter = ("is_blacklisted",)
+    search_fields = ("accounts__buyer_id",)
+    search_help_text = _("平台买家ID / 完整手机号 / 手机后四位")
+    # fieldsets, not fields: the base admin swaps personal-data fields for masked ones only in fieldsets
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "phone",
+                    "email",
+                    "is_blacklisted",
+                    "blacklist_reason",
+                    "first_order_at",
+                    "last_order_at",
+                    "created_at",
+                )
+            },
+        ),
+    )
+    inlines = (CustomerAccountInline,)
+    actions = ["blacklist_selected", "unblacklist_selected"]
+    actions_detail = ["reveal_personal_data"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
+        return queries.customers_for(request.user)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        if not search_term.strip():
+            return queryset, False
+        matching = Customer.objects.filter(queries.search_condition(search_term)).values("pk")
+        return queryset.filter(pk__in=matching), False
+
+    @admin.display(description=_("订单数"), ordering="order_count")
+    def order_count_shown(self, customer: Customer) -> int:
+        return int(getattr(customer, "order_count", 0))
+
+    def has_blacklist_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(CHANGE_PERMISSION)
+
+    @admin.action(description=_("加入黑名单"), permissions=["blacklist"])
+    def blacklist_selected(self, request: HttpRequest, queryset: QuerySet[Customer]) -> HttpResponse | None:
+        if request.POST.get("step") == "apply":
+            form = BlacklistForm(request.POST)
+            if form.is_valid():
+                done = sum(
+                    1
+                    for customer in queryset
+                    if self.call_service(
+                        request,
+                        services.blacklist_customer,
+                        actor=request.user,
+                        customer_id=customer.pk,
+                        reason=form.cleaned_data["reason"],
+                    )
+                )
+                messages.success(request, _("已拉黑 %(count)d 位客户") % {"count": done})
+                return None
+        else:
+            form = BlacklistForm()
+        return action_page(
+            self,
+            request,
+            queryset,
+            action_name="blacklist_selected",
+            title=_("加入黑名单"),
+            form=form,
+            next_step="apply",
+            submit_label=_("确认拉黑"),
+            description=_("黑名单客户的新订单在审单时进入异常队列。"),
+        )
+
+    @admin.action(description=_("移出黑名单"), permissions=["blacklist"])
+    def unblacklist_selected(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        done = sum(
+            1
+            for customer in queryset.filter(is_blacklisted=True)
+            if self.call_service(
+                request, services.unblacklist_customer, actor=request.user, customer_id=customer.pk
+            )
+        )
+        messages.success(request, _("已移出黑名单 %(count)d 位客户") % {"count": done})
+
+
+admin.site.register(Customer, CustomerAdmin)

@@ -1,0 +1,63 @@
+"""Read models of customers: the customer list a user may see (by shop of their orders) and lookups by buyer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from shopops.core.errors import NotFound
+from shopops.core.permissions import shop_ids_for
+from shopops.customers.models import Customer, CustomerAccount
+from shopops.customers.services import phone_hash
+
+MOBILE_DIGITS = 11
+LAST_DIGITS = 4
+
+
+def visible_customers(user: Any) -> QuerySet[Customer]:
+    """Every customer for users who see all shops; otherwise those who ordered in one of the user's shops."""
+    customers = Customer.objects.all()
+    allowed = shop_ids_for(user)
+    if allowed is None:
+        return customers
+    # through the reverse relation of orders.Order.customer: customers sit below orders and never import it
+    return customers.filter(pk__in=Customer.objects.filter(orders__shop_id__in=allowed).values("pk"))
+
+
+def search_condition(text: str) -> Q:
+    """A platform buyer id (exact), a full mobile number (by hash) or its last four digits."""
+    value = text.strip()
+    condition = Q(accounts__buyer_id=value)
+    digits = re.sub(r"\D", "", value)
+    if len(digits) == MOBILE_DIGITS + 2 and digits.startswith("86"):
+        digits = digits[2:]
+    if len(digits) == MOBILE_DIGITS:
+        condition |= Q(phone_hash=phone_hash(digits))
+    elif len(digits) == LAST_DIGITS and digits == value:
+        condition |= Q(phone__endswith=digits)
+    return condition
+
+
+def customers_for(user: Any, *, search: str = "", is_blacklisted: bool | None = None) -> QuerySet[Customer]:
+    """Customers the user may see, newest first, with their order count; optional search and blacklist filter."""
+    customers = visible_customers(user)
+    if search:
+        customers = customers.filter(pk__in=Customer.objects.filter(search_condition(search)).values("pk"))
+    if is_blacklisted is not None:
+        customers = customers.filter(is_blacklisted=is_blacklisted)
+    return customers.annotate(order_count=Count("orders")).order_by("-pk")
+
+
+def customer_detail(user: Any, customer_id: int) -> Customer:
+    """One customer with their platform accounts and order count, or NotFound outside the user's scope."""
+    customer = (
+        customers_for(user)
+        .prefetch_related(Prefetch("accounts", queryset=CustomerAccount.objects.order_by("platform", "pk")))
+        .filter(pk=customer_id)
+        .first()
+    )
+    if customer is None:
+        raise NotFound("客户不存在或不在您的权限范围内")
+    return customer

@@ -1,0 +1,278 @@
+"""Customer actions: phone hashing, matching buyers to customers (one or a chunk at a time), blacklisting.
+
+A phone hash is HMAC-SHA256 (keyed with settings.PHONE_HASH_KEY, else SECRET_KEY) of the normalized
+digits: a plain SHA-256 of an 11-digit mobile number is reversed by trying all 10^10 numbers, a keyed
+hash is not. Two kinds of number give no hash at all, because they do not identify a person:
+privacy numbers (隐私号 `17012345678-1234`: a virtual number plus an extension, assigned per order and
+recycled) and masked numbers (`138****1234`: thousands of people share the visible digits). Hashing
+them would merge unrelated buyers into one customer.
+
+Matching: by platform buyer id first (CustomerAccount), else by phone hash; when neither matches and
+there is something to key on (a buyer id or a phone hash) a customer is created. A buyer id seen for
+the first time with a known phone hash becomes a new account of that customer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from shopops.core import audit
+from shopops.core.errors import NotFound, required_text
+from shopops.customers.models import Customer, CustomerAccount
+
+_PRIVACY_NUMBER = re.compile(r"^\+?\d{11}[-_转#]\d{1,6}$")
+_NON_DIGITS = re.compile(r"\D")
+_MASK_CHARACTERS = ("*", "x", "X", "×")
+
+
+def normalize_phone(phone: str | None) -> str:
+    """Digits of a usable phone number ('' for privacy and masked numbers); +86/0086 prefix dropped."""
+    text = (phone or "").strip().lstrip("'").replace(" ", "")
+    if not text or any(mark in text for mark in _MASK_CHARACTERS):
+        return ""
+    if _PRIVACY_NUMBER.match(text):
+        return ""
+    digits = _NON_DIGITS.sub("", text)
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11 and digits[len(prefix)] == "1":
+            digits = digits[len(prefix) :]
+    return digits if len(digits) >= 7 else ""
+
+
+def _hash_key() -> bytes:
+    return str(getattr(settings, "PHONE_HASH_KEY", "") or settings.SECRET_KEY).encode()
+
+
+def keyed_hash(text: str) -> str:
+    """HMAC-SHA256 hex of `text` with the phone hash key (also used for receiver fingerprints)."""
+    return hmac.new(_hash_key(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def phone_hash(phone: str | None) -> str:
+    """The keyed hash of a phone number, '' when it cannot identify a person (privacy, masked, empty)."""
+    digits = normalize_phone(phone)
+    return keyed_hash(f"phone:{digits}") if digits else ""
+
+
+def phone_last4(phone: str | None) -> str:
+    """The last four digits people search by: of the number, or the extension of a privacy number."""
+    text = (phone or "").strip()
+    if _PRIVACY_NUMBER.match(text.lstrip("'").replace(" ", "")):
+        tail = _NON_DIGITS.sub("", re.split(r"[-_转#]", text)[-1])
+        return tail[-4:]
+    digits = _NON_DIGITS.sub("", text)
+    return digits[-4:] if len(digits) >= 4 else ""
+
+
+@dataclass(frozen=True)
+class BuyerKey:
+    """What an order says about its buyer, for `match_customers`."""
+
+    platform: str
+    buyer_id: str = ""
+    phone: str = ""
+    name: str = ""
+    email: str = ""
+    ordered_at: dt.datetime | None = None
+
+
+def _new_customer(key: BuyerKey, hashed: str) -> Customer:
+    return Customer(
+        name=key.name[:100],
+        phone=(key.phone or "")[:30] if hashed else "",
+        phone_hash=hashed,
+        email=key.email[:200],
+        first_order_at=key.ordered_at,
+        last_order_at=key.ordered_at,
+    )
+
+
+def match_customer(
+    *,
+    platform: str,
+    buyer_id: str = "",
+    phone: str = "",
+    name: str = "",
+    email: str = "",
+    ordered_at: dt.datetime | None = None,
+) -> Customer | None:
+    """The customer behind a buyer: by platform buyer id, else by phone hash, else a new one (None
+    when there is nothing to key on). Records the order time as first/last order."""
+    return match_customers(
+        [
+            BuyerKey(
+                platform=platform,
+                buyer_id=buyer_id,
+                phone=phone,
+                name=name,
+                email=email,
+                ordered_at=ordered_at,
+            )
+        ]
+    )[0]
+
+
+def _known(
+    keys: Sequence[BuyerKey], hashes: list[str]
+) -> tuple[dict[tuple[str, str], Customer], dict[str, Customer]]:
+    by_account: dict[tuple[str, str], Customer] = {}
+    buyer_ids = {key.buyer_id for key in keys if key.buyer_id}
+    if buyer_ids:
+        platforms = {key.platform for key in keys}
+        for account in CustomerAccount.objects.filter(
+            platform__in=platforms, buyer_id__in=buyer_ids
+        ).select_related("customer"):
+            by_account[(account.platform, account.buyer_id)] = account.customer
+    by_hash: dict[str, Customer] = {}
+    wanted = {hashed for hashed in hashes if hashed}
+    if wanted:
+        for customer in Customer.objects.filter(phone_hash__in=wanted).order_by("-pk"):
+            by_hash[customer.phone_hash] = customer  # the oldest customer with the hash wins
+    return by_account, by_hash
+
+
+def match_customers(keys: Sequence[BuyerKey]) -> list[Customer | None]:
+    """`match_customer` for a chunk of buyers (an import chunk) in a handful of queries, same order as
+    `keys`. Buyers of the chunk sharing a buyer id or a phone hash get the same customer."""
+    hashes = [phone_hash(key.phone) for key in keys]
+    with transaction.atomic():
+        by_account, by_hash = _known(keys, hashes)
+        results: list[Customer | None] = []
+        new_customers: list[Customer] = []
+        new_accounts: dict[tuple[str, str], Customer] = {}
+        for key, hashed in zip(keys, hashes, strict=True):
+            account_key = (key.platform, key.buyer_id)
+            customer = by_account.get(account_key) if key.buyer_id else None
+            if customer is None and hashed:
+                customer = by_hash.get(hashed)
+            if customer is None and (key.buyer_id or hashed):
+                customer = _new_customer(key, hashed)
+                new_customers.append(customer)
+                if hashed:
+                    by_hash[hashed] = customer
+            if customer is not None and key.buyer_id and account_key not in by_account:
+                new_accounts[account_key] = customer
+                by_account[account_key] = customer
+            results.append(customer)
+        Customer.objects.bulk_create(new_customers)
+        results = _link_accounts(new_accounts, new_customers, results)
+        _touch_order_times(keys, results)
+    return results
+
+
+def _link_accounts(
+    new_accounts: dict[tuple[str, str], Customer],
+    new_customers: list[Customer],
+    results: list[Customer | None],
+) -> list[Customer | None]:
+    """Insert the new accounts; where a concurrent import attached a buyer id first, its customer wins."""
+    if not new_accounts:
+        return results
+    CustomerAccount.objects.bulk_create(
+        [
+            CustomerAccount(customer=customer, platform=platform, buyer_id=buyer_id[:100])
+            for (platform, buyer_id), customer in new_accounts.items()
+        ],
+        ignore_conflicts=True,
+    )
+    winners = {
+        (account.platform, account.buyer_id): account.customer
+        for account in CustomerAccount.objects.filter(
+            platform__in={platform for platform, _buyer in new_accounts},
+            buyer_id__in={buyer_id[:100] for _platform, buyer_id in new_accounts},
+        ).select_related("customer")
+    }
+    replaced: dict[int, Customer] = {}
+    for (platform, buyer_id), customer in new_accounts.items():
+        winner = winners.get((platform, buyer_id[:100]))
+        if winner is not None and winner.pk != customer.pk:
+            replaced[customer.pk] = winner
+    if not replaced:
+        return results
+    lost = [customer.pk for customer in new_customers if customer.pk in replaced]
+    Customer.objects.filter(pk__in=lost, accounts__isnull=True).delete()
+    return [replaced.get(found.pk, found) if found is not None else None for found in results]
+
+
+def _touch_order_times(keys: Sequence[BuyerKey], customers: list[Customer | None]) -> None:
+    """Widen first/last order times of the matched customers (one bulk UPDATE for those that changed)."""
+    span: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+    by_pk: dict[int, Customer] = {}
+    for key, customer in zip(keys, customers, strict=True):
+        if customer is None or key.ordered_at is None:
+            continue
+        by_pk[customer.pk] = customer
+        low, high = span.get(customer.pk, (key.ordered_at, key.ordered_at))
+        span[customer.pk] = (min(low, key.ordered_at), max(high, key.ordered_at))
+    changed = []
+    for pk, (low, high) in span.items():
+        customer = by_pk[pk]
+        first = low if customer.first_order_at is None else min(customer.first_order_at, low)
+        last = high if customer.last_order_at is None else max(customer.last_order_at, high)
+        if (first, last) != (customer.first_order_at, customer.last_order_at):
+            customer.first_order_at, customer.last_order_at = first, last
+            changed.append(customer)
+    Customer.objects.bulk_update(changed, ["first_order_at", "last_order_at"], batch_size=500)
+
+
+def _locked(customer_id: int) -> Customer:
+    customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound("客户不存在", fields={"customer_id": "不存在"})
+    return customer
+
+
+def blacklist_customer(*, actor: Any, customer_id: int, reason: str) -> Customer:
+    """Put a customer on the blacklist (their new orders get a `blacklisted_buyer` review issue)."""
+    reason = required_text(reason, field="reason", label="拉黑原因", max_length=200)
+    with transaction.atomic():
+        customer = _locked(customer_id)
+        if customer.is_blacklisted and customer.blacklist_reason == reason:
+            return customer
+        before = audit.snapshot(customer)
+        customer.is_blacklisted = True
+        customer.blacklist_reason = reason
+        customer.save(update_fields=["is_blacklisted", "blacklist_reason", "updated_at"])
+        audit.record(
+            actor=actor,
+            action="customer.blacklisted",
+            instance=customer,
+            changes=_changes(before, customer),
+            reason=reason,
+        )
+    return customer
+
+
+def unblacklist_customer(*, actor: Any, customer_id: int, reason: str = "") -> Customer:
+    """Take a customer off the blacklist (audited; existing review issues stay as operators left them)."""
+    with transaction.atomic():
+        customer = _locked(customer_id)
+        if not customer.is_blacklisted:
+            return customer
+        before = audit.snapshot(customer)
+        customer.is_blacklisted = False
+        customer.blacklist_reason = ""
+        customer.save(update_fields=["is_blacklisted", "blacklist_reason", "updated_at"])
+        audit.record(
+            actor=actor,
+            action="customer.unblacklisted",
+            instance=customer,
+            changes=_changes(before, customer),
+            reason=reason,
+        )
+    return customer
+
+
+def _changes(before: audit.Snapshot, customer: Customer) -> dict[str, Any]:
+    changes = audit.diff(before, audit.snapshot(customer))
+    changes.pop("updated_at", None)
+    return changes

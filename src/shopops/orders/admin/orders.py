@@ -1,0 +1,428 @@
+"""Admin order list (filters operators use daily, bulk actions) and read-only order pages with lines,
+timeline and issues."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
+from unfold.contrib.filters.admin import (
+    ChoicesDropdownFilter,
+    RelatedDropdownFilter,
+)
+from unfold.decorators import action
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget, UnfoldBooleanSwitchWidget
+
+from shopops.core.admin_tools import (
+    ReadOnlyAdmin,
+    RevealPersonalDataMixin,
+    action_page,
+    masked_changes,
+    money,
+)
+from shopops.core.errors import DomainError
+from shopops.orders import queries, services
+from shopops.orders.admin import common
+from shopops.orders.admin.common import (
+    EXPORT_CONTENT_TYPES,
+    EXPORT_PERMISSION,
+    FLAG_CHOICES,
+    REVIEW_PERMISSION,
+    SHIP_PERMISSION,
+    FlagFilter,
+    LocalDateRangeFilter,
+    OpenIssuesFilter,
+    SavedFilterListFilter,
+    flag_badge,
+    local_time,
+)
+from shopops.orders.models import (
+    Order,
+    OrderEvent,
+    OrderIssue,
+    OrderLine,
+)
+from shopops.orders.services import filters as filter_services
+
+
+class ReadOnlyInline(TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = (
+        "line_no",
+        "merchant_code",
+        "sku",
+        "title",
+        "spec",
+        "quantity",
+        "unit_price",
+        "discount",
+        "amount",
+        "shipped_quantity",
+        "refunded_quantity",
+        "refunded_amount",
+        "is_gift",
+    )
+    readonly_fields = fields
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ("created_at", "kind", "from_status", "to_status", "actor", "via", "message", "changes_shown")
+    readonly_fields = fields
+    tab = True
+
+    @admin.display(description=_("变更"))
+    def changes_shown(self, event: OrderEvent) -> Any:
+        request = getattr(self, "_request", None)
+        user = request.user if request is not None else None
+        return masked_changes(user, Order, event.changes) or "-"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrderEvent]:
+        self._request = request  # the masking of `changes` depends on who looks
+        return super().get_queryset(request).select_related("actor")
+
+
+class OrderIssueInline(ReadOnlyInline):
+    model = OrderIssue
+    fields = ("rule", "message", "status", "marks_invalid", "created_at", "resolved_by", "resolution")
+    readonly_fields = fields
+    tab = True
+
+
+class MemoForm(forms.Form):
+    flag = forms.TypedChoiceField(
+        label=_("旗帜"), choices=FLAG_CHOICES, coerce=int, widget=UnfoldAdminSelectWidget()
+    )
+    seller_memo = forms.CharField(
+        label=_("卖家备注"),
+        max_length=500,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(),
+        help_text=_("留空则不修改备注"),
+    )
+
+
+class SaveFilterForm(forms.Form):
+    name = forms.CharField(label=_("名称"), max_length=60, widget=UnfoldAdminTextInputWidget())
+    is_shared = forms.BooleanField(label=_("团队共享"), required=False, widget=UnfoldBooleanSwitchWidget())
+
+
+class OrderAdmin(RevealPersonalDataMixin, ReadOnlyAdmin):
+    list_display = (
+        "external_id",
+        "shop",
+        "status",
+        "refund_status",
+        "review_status",
+        "is_valid",
+        "paid_shown",
+        "receiver_name",
+        "receiver_phone",
+        "placed_shown",
+        "flag_shown",
+    )
+    list_filter = (
+        ("shop", RelatedDropdownFilter),
+        ("shop__platform", ChoicesDropdownFilter),
+        ("status", ChoicesDropdownFilter),
+        ("refund_status", ChoicesDropdownFilter),
+        ("review_status", ChoicesDropdownFilter),
+        "is_valid",
+        FlagFilter,
+        OpenIssuesFilter,
+        SavedFilterListFilter,
+        ("placed_at", LocalDateRangeFilter),
+        ("paid_at", LocalDateRangeFilter),
+        ("shipped_at", LocalDateRangeFilter),
+    )
+    list_filter_submit = True
+    list_select_related = ("shop",)
+    search_fields = ("external_id",)
+    search_help_text = _("订单号 / 买家ID或昵称 / 运单号 / 收货人手机号（完整或后四位）/ 商家编码")
+    show_full_result_count = False
+    inlines = (OrderLineInline, OrderEventInline, OrderIssueInline)
+    actions = [
+        "mark_selected",
+        "ship_selected",
+        "rerun_review",
+        "export_selected_csv",
+        "export_selected_xlsx",
+    ]
+    actions_detail = ["reveal_personal_data"]
+    actions_list = ["save_current_filter"]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "shop",
+                    "external_id",
+                    "order_type",
+                    "source",
+                    "status",
+                    "platform_status",
+                    "refund_status",
+                    "review_status",
+                    "is_valid",
+                    "stock_state",
+                    "warehouse",
+                    "flag",
+                    "seller_memo",
+                    "buyer_message",
+                )
+            },
+        ),
+        (
+            _("买家与收货人"),
+            {
+                "fields": (
+                    "customer",
+                    "buyer_id",
+                    "buyer_nick",
+                    "buyer_email",
+                    "receiver_name",
+                    "receiver_phone",
+                    "receiver_province",
+                    "receiver_city",
+                    "receiver_district",
+                    "receiver_address",
+                    "receiver_postcode",
+                    "receiver_country",
+                )
+            },
+        ),
+        (
+            _("金额"),
+            {
+                "fields": (
+                    "currency",
+                    "goods_amount",
+                    "shipping_fee",
+                    "shop_discount",
+                    "platform_discount",
+                    "paid_amount",
+                    "merchant_received",
+                    "refunded_amount",
+                )
+            },
+        ),
+        (
+            _("时间与物流"),
+            {
+                "fields": (
+                    "placed_at",
+                    "paid_at",
+                    "pay_deadline",
+                    "shipped_at",
+                    "delivered_at",
+                    "completed_at",
+                    "cancelled_at",
+                    "close_reason",
+                    "carrier_name",
+                    "tracking_number",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description=_("实付金额"), ordering="paid_amount")
+    def paid_shown(self, order: Order) -> str:
+        return money(order.paid_amount)
+
+    @admin.display(description=_("下单时间"), ordering="placed_at")
+    def placed_shown(self, order: Order) -> str:
+        return local_time(order.placed_at)
+
+    @admin.display(description=_("旗帜"), ordering="flag")
+    def flag_shown(self, order: Order) -> Any:
+        return flag_badge(order.flag)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """One box for everything operators paste: order no, buyer, tracking no, phone, merchant code."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = queries.text_condition(term) | queries.sku_condition(term)
+        if len(queries.phone_digits(term)) in (queries.MOBILE_DIGITS, queries.LAST_DIGITS) and not any(
+            char.isalpha() for char in term
+        ):
+            condition |= queries.phone_condition(term)
+        return queryset.filter(condition), False
+
+    def has_memo_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.change_order")
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REVIEW_PERMISSION)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(EXPORT_PERMISSION)
+
+    def has_save_filter_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.add_savedfilter")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """ "保存当前筛选" carries the list's filters and search."""
+        response = super().changelist_view(request, extra_context)
+        query = request.GET.urlencode()
+        context = getattr(response, "context_data", None)
+        if query and context:
+            save_path = reverse(f"{self.admin_site.name}:orders_order_save_current_filter")
+            for entry in context.get("actions_list", []):
+                if isinstance(entry, dict) and entry.get("path") == save_path:
+                    entry["path"] = f"{save_path}?{query}"
+        return response
+
+    @action(
+        description=_("保存当前筛选"),
+        url_path="save-filter",
+        permissions=["save_filter"],
+        icon="bookmark_add",
+    )
+    def save_current_filter(self, request: HttpRequest) -> HttpResponse:
+        changelist = reverse(f"{self.admin_site.name}:orders_order_changelist")
+        try:
+            search = common.search_from_changelist(request.user, request.GET)
+        except DomainError as error:
+            messages.error(request, error.message)
+            return HttpResponseRedirect(changelist)
+        form = SaveFilterForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            saved = self.call_service(
+                request,
+                filter_services.create_saved_filter,
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                params=search,
+                is_shared=form.cleaned_data["is_shared"],
+            )
+            if saved is not None:
+                messages.success(request, _("已保存常用筛选“%(name)s”") % {"name": saved.name})
+                return HttpResponseRedirect(f"{changelist}?saved_filter={saved.pk}")
+        conditions = "；".join(f"{key}={value}" for key, value in search.to_dict().items())
+        return action_page(
+            self,
+            request,
+            Order.objects.none(),
+            action_name="save_current_filter",
+            title=_("保存当前筛选"),
+            form=form,
+            next_step="apply",
+            submit_label=_("保存"),
+            description=_("筛选条件：%(conditions)s") % {"conditions": conditions or _("（全部订单）")},
+        )
+
+    def has_ship_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(SHIP_PERMISSION) and common.ship_url() is not None
+
+    @admin.action(description=_("标记旗帜/备注"), permissions=["memo"])
+    def mark_selected(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
+        if request.POST.get("step") == "apply":
+            form = MemoForm(request.POST)
+            if form.is_valid():
+                memo = form.cleaned_data["seller_memo"] or None
+                done = sum(
+                    1
+                    for order in queryset
+                    if self.call_service(
+                        request,
+                        services.update_order_memo,
+                        actor=request.user,
+                        order_id=order.pk,
+                        flag=form.cleaned_data["flag"],
+                        seller_memo=memo,
+                        via="admin",
+                    )
+                )
+                messages.success(request, _("已标记 %(count)d 张订单") % {"count": done})
+                return None
+        else:
+            form = MemoForm()
+        return action_page(
+            self,
+            request,
+            queryset,
+            action_name="mark_selected",
+            title=_("标记旗帜/备注"),
+            form=form,
+            next_step="apply",
+            submit_label=_("确认标记"),
+            description=_("旗帜和备注的修改记入订单动态和审计。"),
+        )
+
+    @admin.action(description=_("发货"), permissions=["ship"])
+    def ship_selected(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
+        url = common.ship_url()
+        if url is None:
+            messages.error(request, _("发货功能尚未启用"))
+            return None
+        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
+        return HttpResponseRedirect(f"{url}?orders={ids}")
+
+    @admin.action(description=_("重新审单"), permissions=["review"])
+    def rerun_review(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        result = self.call_service(request, services.review_orders, order_ids=ids, actor=request.user)
+        if result is not None:
+            flagged = sum(1 for rules in result.values() if rules)
+            messages.success(
+                request,
+                _("已重新审单 %(count)d 张，其中 %(flagged)d 张有异常")
+                % {"count": len(ids), "flagged": flagged},
+            )
+
+    @admin.action(description=_("导出所选（CSV）"), permissions=["export"])
+    def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponseBase:
+        return self._export(request, queryset, "csv")
+
+    @admin.action(description=_("导出所选（Excel）"), permissions=["export"])
+    def export_selected_xlsx(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponseBase:
+        return self._export(request, queryset, "xlsx")
+
+    def _export(self, request: HttpRequest, queryset: QuerySet[Order], file_format: str) -> HttpResponseBase:
+        handle = tempfile.TemporaryFile()  # closed by FileResponse
+        try:
+            filter_services.export_orders(
+                actor=request.user,
+                destination=handle,
+                file_format=file_format,
+                selection=queryset,
+                via="admin",
+            )
+        except DomainError as error:
+            handle.close()
+            raise PermissionDenied(error.message) from error
+        handle.seek(0)
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        return FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"orders-{stamp}.{file_format}",
+            content_type=EXPORT_CONTENT_TYPES[file_format],
+        )

@@ -1,0 +1,556 @@
+"""Read models of orders: the one order search (OrderSearch), detail, timeline, exception queue, saved filters, export rows.
+
+Dates in a search are business days in Asia/Shanghai: `placed_from=2026-06-01` means from 2026-06-01 00:00
++08:00, `placed_to=2026-06-01` up to (not including) 2026-06-02 00:00 +08:00.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.utils import timezone
+
+from shopops.channels.models import Platform
+from shopops.core.errors import InvalidInput, NotFound
+from shopops.core.permissions import shop_ids_for
+from shopops.core.pii import masked_dict
+from shopops.customers.services import phone_hash
+from shopops.orders.models import (
+    IssueStatus,
+    Order,
+    OrderEvent,
+    OrderIssue,
+    OrderLine,
+    OrderStatus,
+    RefundStatus,
+    ReviewStatus,
+    SavedFilter,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+EARLIEST_DATE = dt.date(2000, 1, 1)
+LATEST_DATE = dt.date(2099, 12, 31)
+MAX_TEXT = 100
+MAX_FLAG = 5
+MAX_AMOUNT = Decimal("999999999999.99")
+MAX_ID = 2**63 - 1
+MOBILE_DIGITS = 11
+LAST_DIGITS = 4
+DATE_FIELDS = ("placed", "paid", "shipped")
+
+
+def phone_digits(text: str) -> str:
+    """The digits of a phone number as typed (spaces, dashes, +86 dropped)."""
+    digits = re.sub(r"\D", "", text)
+    if len(digits) == MOBILE_DIGITS + 2 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits
+
+
+def local_day_start(day: dt.date) -> dt.datetime:
+    """00:00 of a business day in Asia/Shanghai, as an aware datetime."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=SHANGHAI)
+
+
+def _errors_for_text(search: OrderSearch) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for name in ("q", "phone", "sku", "refund_status", "review_status", "platform"):
+        value = getattr(search, name)
+        if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
+            errors[name] = f"须为不超过 {MAX_TEXT} 个字符的文本"
+    if errors:
+        return errors
+    if search.phone and len(phone_digits(search.phone)) not in (MOBILE_DIGITS, LAST_DIGITS):
+        errors["phone"] = "请输入完整的 11 位手机号或后 4 位"
+    choices = {
+        "refund_status": RefundStatus.values,
+        "review_status": ReviewStatus.values,
+        "platform": Platform.values,
+    }
+    for name, allowed in choices.items():
+        value = getattr(search, name)
+        if value and value not in allowed:
+            errors[name] = f"可选值：{', '.join(allowed)}"
+    if not isinstance(search.status, tuple) or any(
+        value not in OrderStatus.values for value in search.status
+    ):
+        errors["status"] = f"可选值：{', '.join(OrderStatus.values)}"
+    return errors
+
+
+def _errors_for_ranges(search: OrderSearch) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for prefix in DATE_FIELDS:
+        start, end = getattr(search, f"{prefix}_from"), getattr(search, f"{prefix}_to")
+        for name, day in ((f"{prefix}_from", start), (f"{prefix}_to", end)):
+            if day is not None and not (isinstance(day, dt.date) and EARLIEST_DATE <= day <= LATEST_DATE):
+                errors[name] = "日期须在 2000-01-01 与 2099-12-31 之间"
+        if f"{prefix}_from" not in errors and f"{prefix}_to" not in errors and start and end and start > end:
+            errors[f"{prefix}_to"] = "结束日期不能早于开始日期"
+    for name in ("amount_min", "amount_max"):
+        amount = getattr(search, name)
+        if amount is not None and not (
+            isinstance(amount, Decimal) and amount.is_finite() and 0 <= amount <= MAX_AMOUNT
+        ):
+            errors[name] = "金额须在 0 与 999999999999.99 之间"
+    if (
+        not errors.keys() & {"amount_min", "amount_max"}
+        and search.amount_min is not None
+        and search.amount_max is not None
+        and search.amount_min > search.amount_max
+    ):
+        errors["amount_max"] = "最高金额不能低于最低金额"
+    if search.flag is not None and not (isinstance(search.flag, int) and 0 <= search.flag <= MAX_FLAG):
+        errors["flag"] = "旗帜须为 0–5"
+    if search.shop_id is not None and not (isinstance(search.shop_id, int) and 1 <= search.shop_id <= MAX_ID):
+        errors["shop_id"] = "无效的店铺 ID"
+    return errors
+
+
+@dataclass(frozen=True)
+class OrderSearch:
+    """What an operator searches orders by; every field optional, all given ones must match.
+
+    `q`: order no / platform order id, buyer id or nick, or tracking number (exact);
+    `phone`: the receiver's full 11-digit mobile (matched by its hash) or its last 4 digits;
+    `sku`: merchant code (of the line or its SKU) or SKU id; dates: Asia/Shanghai business days, inclusive;
+    amounts: on the paid amount, inclusive.
+    """
+
+    q: str = ""
+    phone: str = ""
+    sku: str = ""
+    status: tuple[str, ...] = ()
+    refund_status: str = ""
+    review_status: str = ""
+    is_valid: bool | None = None
+    shop_id: int | None = None
+    platform: str = ""
+    placed_from: dt.date | None = None
+    placed_to: dt.date | None = None
+    paid_from: dt.date | None = None
+    paid_to: dt.date | None = None
+    shipped_from: dt.date | None = None
+    shipped_to: dt.date | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    flag: int | None = None
+    has_open_issues: bool | None = None
+
+    def __post_init__(self) -> None:
+        errors = _errors_for_text(self)
+        errors.update(_errors_for_ranges(self))
+        if errors:
+            raise InvalidInput("筛选条件无效", fields=errors)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, only the fields that are set (what a saved filter stores and an export audit names)."""
+        data: dict[str, Any] = {}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if value is None or value == "" or value == ():
+                continue
+            if isinstance(value, dt.date):
+                value = value.isoformat()
+            elif isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            data[spec.name] = value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OrderSearch:
+        """Parse stored or submitted parameters (strings allowed); unknown keys or bad values: InvalidInput."""
+        if not isinstance(data, Mapping):
+            raise InvalidInput("筛选条件须为对象", fields={"params": "须为对象"})
+        known = {spec.name for spec in dataclasses.fields(cls)}
+        errors = {str(key): "未知的筛选条件" for key in data if key not in known}
+        values: dict[str, Any] = {}
+        for key, raw in data.items():
+            if key in errors or raw is None or raw == "":
+                continue
+            try:
+                values[key] = _PARSERS.get(key, _parse_text)(raw)
+            except (TypeError, ValueError, InvalidOperation):
+                errors[key] = "格式无效"
+        if errors:
+            raise InvalidInput("筛选条件无效", fields=errors)
+        return cls(**values)
+
+
+def _parse_text(raw: Any) -> str:
+    if not isinstance(raw, str | int):
+        raise TypeError(raw)
+    return str(raw).strip()
+
+
+def _parse_date(raw: Any) -> dt.date:
+    if isinstance(raw, dt.datetime):
+        raise TypeError(raw)
+    if isinstance(raw, dt.date):
+        return raw
+    return dt.date.fromisoformat(str(raw))
+
+
+def _parse_decimal(raw: Any) -> Decimal:
+    if isinstance(raw, bool | float) or not isinstance(raw, str | int | Decimal):
+        raise TypeError(raw)
+    return Decimal(str(raw).strip())
+
+
+def _parse_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise TypeError(raw)
+    return int(str(raw).strip())
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(raw)
+
+
+def _parse_statuses(raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise TypeError(raw)
+    return tuple(_parse_text(item) for item in items if str(item).strip())
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "status": _parse_statuses,
+    "is_valid": _parse_bool,
+    "has_open_issues": _parse_bool,
+    "shop_id": _parse_int,
+    "flag": _parse_int,
+    "amount_min": _parse_decimal,
+    "amount_max": _parse_decimal,
+    **{f"{prefix}_{end}": _parse_date for prefix in DATE_FIELDS for end in ("from", "to")},
+}
+
+
+def phone_condition(text: str) -> Q:
+    """Orders whose receiver phone is this full mobile number (by hash) or ends in these 4 digits."""
+    digits = phone_digits(text)
+    if len(digits) == MOBILE_DIGITS:
+        return Q(receiver_phone_hash=phone_hash(digits))
+    if len(digits) == LAST_DIGITS:
+        return Q(receiver_phone_last4=digits)
+    raise InvalidInput("请输入完整的 11 位手机号或后 4 位", fields={"phone": "格式无效"})
+
+
+def sku_condition(text: str) -> Q:
+    """Orders with a line of this merchant code (as reported or of the linked SKU) or SKU id."""
+    code = text.strip()
+    lines = Q(merchant_code=code) | Q(sku__merchant_code=code)
+    if code.isdigit() and int(code) <= MAX_ID:
+        lines |= Q(sku_id=int(code))
+    return Q(pk__in=OrderLine.objects.filter(lines).values("order_id"))
+
+
+def text_condition(text: str) -> Q:
+    value = text.strip()
+    return Q(external_id=value) | Q(buyer_id=value) | Q(buyer_nick=value) | Q(tracking_number=value)
+
+
+def _date_conditions(search: OrderSearch) -> Q:
+    condition = Q()
+    for prefix in DATE_FIELDS:
+        start, end = getattr(search, f"{prefix}_from"), getattr(search, f"{prefix}_to")
+        if start is not None:
+            condition &= Q(**{f"{prefix}_at__gte": local_day_start(start)})
+        if end is not None:
+            condition &= Q(**{f"{prefix}_at__lt": local_day_start(end + dt.timedelta(days=1))})
+    return condition
+
+
+def open_issues_exist() -> Exists:
+    return Exists(OrderIssue.objects.filter(order=OuterRef("pk"), status=IssueStatus.OPEN))
+
+
+def apply_search(orders: QuerySet[Order], search: OrderSearch) -> QuerySet[Order]:  # noqa: C901 - one line per criterion
+    """Narrow `orders` by every criterion given in `search`."""
+    if search.q:
+        orders = orders.filter(text_condition(search.q))
+    if search.phone:
+        orders = orders.filter(phone_condition(search.phone))
+    if search.sku:
+        orders = orders.filter(sku_condition(search.sku))
+    if search.status:
+        orders = orders.filter(status__in=search.status)
+    if search.refund_status:
+        orders = orders.filter(refund_status=search.refund_status)
+    if search.review_status:
+        orders = orders.filter(review_status=search.review_status)
+    if search.is_valid is not None:
+        orders = orders.filter(is_valid=search.is_valid)
+    if search.shop_id is not None:
+        orders = orders.filter(shop_id=search.shop_id)
+    if search.platform:
+        orders = orders.filter(shop__platform=search.platform)
+    orders = orders.filter(_date_conditions(search))
+    if search.amount_min is not None:
+        orders = orders.filter(paid_amount__gte=search.amount_min)
+    if search.amount_max is not None:
+        orders = orders.filter(paid_amount__lte=search.amount_max)
+    if search.flag is not None:
+        orders = orders.filter(flag=search.flag)
+    if search.has_open_issues is not None:
+        exists = open_issues_exist()
+        orders = orders.filter(exists if search.has_open_issues else ~exists)
+    return orders
+
+
+def search_orders(user: Any, params: OrderSearch) -> QuerySet[Order]:
+    """The orders this user may see that match `params`, ready for a list page (shop joined)."""
+    return apply_search(Order.objects.for_user(user), params).select_related("shop")
+
+
+def order_detail(user: Any, order_id: int) -> Order:
+    """One order in the user's scope with its lines (and SKUs), timeline (and actors) and open issues."""
+    order = (
+        Order.objects.for_user(user)
+        .select_related("shop", "customer", "warehouse")
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.select_related("sku").order_by("line_no")),
+            Prefetch(
+                "events", queryset=OrderEvent.objects.select_related("actor").order_by("created_at", "pk")
+            ),
+            Prefetch(
+                "issues",
+                queryset=OrderIssue.objects.filter(status=IssueStatus.OPEN).order_by("created_at", "pk"),
+                to_attr="open_issues",
+            ),
+        )
+        .filter(pk=order_id)
+        .first()
+    )
+    if order is None:
+        raise NotFound("订单不存在或不在您的权限范围内")
+    return order
+
+
+def order_in_scope(user: Any, order_id: int) -> Order:
+    order = Order.objects.for_user(user).filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("订单不存在或不在您的权限范围内")
+    return order
+
+
+def order_events(user: Any, order_id: int) -> QuerySet[OrderEvent]:
+    """The timeline of one order in the user's scope, oldest first."""
+    order = order_in_scope(user, order_id)
+    return OrderEvent.objects.filter(order=order).select_related("actor").order_by("created_at", "pk")
+
+
+def issues_for(user: Any) -> QuerySet[OrderIssue]:
+    """Review issues of orders in the user's shops."""
+    issues = OrderIssue.objects.all()
+    allowed = shop_ids_for(user)
+    return issues if allowed is None else issues.filter(order__shop_id__in=allowed)
+
+
+OPEN_FIRST = Case(When(status=IssueStatus.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField())
+
+
+def exception_queue(
+    user: Any, *, status: str = IssueStatus.OPEN, rule: str = "", shop_id: int | None = None
+) -> QuerySet[OrderIssue]:
+    """The exception queue (审单异常): issues (open ones by default), oldest first, with order and shop."""
+    issues = issues_for(user).select_related("order", "order__shop")
+    if status:
+        issues = issues.filter(status=status)
+    if rule:
+        issues = issues.filter(rule=rule)
+    if shop_id is not None:
+        issues = issues.filter(order__shop_id=shop_id)
+    return issues.annotate(open_first=OPEN_FIRST).order_by("open_first", "created_at", "pk")
+
+
+def saved_filters_for(user: Any) -> QuerySet[SavedFilter]:
+    """The user's own saved filters and the ones shared with the team."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return SavedFilter.objects.none()
+    return SavedFilter.objects.filter(Q(owner=user) | Q(is_shared=True)).select_related("owner")
+
+
+def saved_filter_for(user: Any, filter_id: int) -> SavedFilter:
+    saved = saved_filters_for(user).filter(pk=filter_id).first()
+    if saved is None:
+        raise NotFound("常用筛选不存在", fields={"saved_filter": "不存在"})
+    return saved
+
+
+def saved_search(user: Any, filter_id: int) -> OrderSearch:
+    """The search a saved filter stands for, validated again (the rules may have changed since)."""
+    return OrderSearch.from_dict(saved_filter_for(user, filter_id).params)
+
+
+# Export: one row per order; personal-data columns pass through `masked_dict` for the exporting user.
+
+EXPORT_COLUMNS: list[tuple[str, str]] = [
+    ("shop", "店铺"),
+    ("platform", "平台"),
+    ("external_id", "平台订单号"),
+    ("status", "订单状态"),
+    ("platform_status", "平台原始状态"),
+    ("refund_status", "退款状态"),
+    ("review_status", "审单状态"),
+    ("is_valid", "有效订单"),
+    ("placed_at", "下单时间"),
+    ("paid_at", "付款时间"),
+    ("shipped_at", "发货时间"),
+    ("buyer_id", "平台买家ID"),
+    ("buyer_nick", "买家昵称"),
+    ("buyer_email", "买家邮箱"),
+    ("receiver_name", "收货人"),
+    ("receiver_phone", "收货人电话"),
+    ("receiver_province", "省"),
+    ("receiver_city", "市"),
+    ("receiver_district", "区县"),
+    ("receiver_address", "收货地址"),
+    ("goods_amount", "商品总额"),
+    ("shipping_fee", "运费"),
+    ("shop_discount", "店铺优惠"),
+    ("platform_discount", "平台优惠"),
+    ("paid_amount", "实付金额"),
+    ("merchant_received", "商家实收"),
+    ("refunded_amount", "已退款金额"),
+    ("carrier_name", "物流公司"),
+    ("tracking_number", "运单号"),
+    ("buyer_message", "买家留言"),
+    ("seller_memo", "卖家备注"),
+    ("flag", "旗帜"),
+    ("items", "商品明细"),
+]
+EXPORT_HEADERS = [label for _key, label in EXPORT_COLUMNS]
+EXPORT_CHUNK = 2000
+
+
+def _local_text(value: dt.datetime | None) -> str:
+    return timezone.localtime(value, SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _items_text(order: Order) -> str:
+    return "；".join(
+        f"{line.merchant_code or (line.sku.merchant_code if line.sku else '')}×{line.quantity}"
+        for line in order.lines.all()
+    )
+
+
+def export_row(user: Any, order: Order) -> list[Any]:
+    data: dict[str, Any] = {
+        "shop": order.shop.name,
+        "platform": order.shop.get_platform_display(),
+        "status": order.get_status_display(),
+        "refund_status": order.get_refund_status_display(),
+        "review_status": order.get_review_status_display(),
+        "is_valid": "是" if order.is_valid else "否",
+        "placed_at": _local_text(order.placed_at),
+        "paid_at": _local_text(order.paid_at),
+        "shipped_at": _local_text(order.shipped_at),
+        "items": _items_text(order),
+    }
+    for key, _label in EXPORT_COLUMNS:
+        if key not in data:
+            data[key] = getattr(order, key)
+    shown = masked_dict(user, Order, data)
+    return [shown[key] for key, _label in EXPORT_COLUMNS]
+
+
+def export_queryset(orders: QuerySet[Order]) -> QuerySet[Order]:
+    return (
+        orders.select_related("shop")
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.select_related("sku").order_by("line_no"))
+        )
+        .order_by("placed_at", "pk")
+    )
+
+
+def export_rows(user: Any, orders: QuerySet[Order]) -> Iterator[list[Any]]:
+    """Rows for `EXPORT_HEADERS`, streamed in chunks (lines prefetched per chunk)."""
+    for order in export_queryset(orders).iterator(chunk_size=EXPORT_CHUNK):
+        yield export_row(user, order)
+
+
+def orders_by_ids(user: Any, order_ids: Iterable[int]) -> QuerySet[Order]:
+    return Order.objects.for_user(user).filter(pk__in=list(order_ids))
+
+
+# Dashboard (工作台) figures.
+
+UNPAID_CLOSING_WINDOW = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """One Asia/Shanghai business day: orders placed, paid amount (支付金额: of orders paid that day,
+    refunds not deducted) and valid orders placed (the `Order.objects.valid()` definition)."""
+
+    day: dt.date
+    orders: int
+    paid_amount: Decimal
+    valid_orders: int
+
+
+def day_summary(user: Any, day: dt.date) -> DaySummary:
+    start, end = local_day_start(day), local_day_start(day + dt.timedelta(days=1))
+    placed = Q(placed_at__gte=start, placed_at__lt=end)
+    paid = Q(paid_at__gte=start, paid_at__lt=end)
+    totals = (
+        Order.objects.for_user(user)
+        .filter(placed | paid)
+        .aggregate(
+            orders=Count("pk", filter=placed),
+            valid_orders=Count("pk", filter=placed & Q(is_valid=True)),
+            paid_amount=Sum("paid_amount", filter=paid),
+        )
+    )
+    return DaySummary(
+        day=day,
+        orders=totals["orders"],
+        paid_amount=totals["paid_amount"] or Decimal("0.00"),
+        valid_orders=totals["valid_orders"],
+    )
+
+
+def unpaid_closing_soon(user: Any, *, now: dt.datetime | None = None) -> QuerySet[Order]:
+    """Unpaid orders whose payment deadline falls within the next hour (they close automatically), soonest first."""
+    moment = now or timezone.now()
+    return (
+        Order.objects.for_user(user)
+        .filter(
+            status=OrderStatus.PENDING_PAYMENT,
+            pay_deadline__gt=moment,
+            pay_deadline__lte=moment + UNPAID_CLOSING_WINDOW,
+        )
+        .select_related("shop")
+        .order_by("pay_deadline", "pk")
+    )
