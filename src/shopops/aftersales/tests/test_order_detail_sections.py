@@ -11,9 +11,7 @@ from shopops.orders.tests import factories as order_factories
 pytestmark = pytest.mark.django_db
 
 
-def test_order_detail_lists_its_parcels_and_after_sales_cases(
-    make_user: Any, api_client_for: Any
-) -> None:
+def test_order_detail_lists_its_parcels_and_after_sales_cases(make_user: Any, api_client_for: Any) -> None:
     # given an order shipped in one parcel and a refund-only case on it
     shop = order_factories.create_shop()
     sku = order_factories.stocked_sku(on_hand=5)
