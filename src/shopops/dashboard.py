@@ -33,11 +33,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from shopops.aftersales.models import AfterSaleCase
 from shopops.catalog import queries as catalog_queries
 from shopops.catalog import services as catalog_services
 from shopops.catalog.models import ListingStatus, Product, ScheduledPriceChange, ScheduledPriceStatus, Sku
 from shopops.core.models import Alert, AlertSeverity, AlertStatus
 from shopops.core.money import format_cny
+from shopops.fulfillment import queries as fulfillment_queries
 from shopops.inventory import queries as inventory_queries
 from shopops.inventory.models import StockLevel, StockThreshold, Warehouse, warehouse_ids_for
 from shopops.orders import queries as order_queries
@@ -429,6 +431,59 @@ def unpaid_closing_panel(request: HttpRequest) -> Panel:
     )
 
 
+def ship_at_risk_panel(request: HttpRequest) -> Panel:
+    """Paid orders in the user's shops whose shipping promise (发货时效) is broken or about to be."""
+    rows = fulfillment_queries.orders_at_risk(user=request.user)
+    return Panel(
+        key="ship_at_risk",
+        title=_("发货超时风险订单"),
+        headers=[_("订单号"), _("店铺"), _("付款时间"), _("发货截止"), _("时效"), _("未发件数")],
+        rows=[
+            [
+                _link(reverse("admin:orders_order_change", args=[row.order_id]), row.external_id),
+                row.shop_name,
+                date_format(timezone.localtime(row.paid_at), "Y-m-d H:i"),
+                date_format(timezone.localtime(row.deadline), "Y-m-d H:i"),
+                _("已超时 %(hours)s 小时") % {"hours": -row.hours_left}
+                if row.is_overdue
+                else _("剩 %(hours)s 小时") % {"hours": row.hours_left},
+                row.unshipped_units,
+            ]
+            for row in rows[:PANEL_ROWS]
+        ],
+        total=len(rows),
+        link=reverse("admin:fulfillment_shipment_at_risk"),
+    )
+
+
+def overdue_cases_panel(request: HttpRequest) -> Panel:
+    """After-sales cases in the user's shops whose current step passed its deadline (SLA)."""
+    cases = (
+        AfterSaleCase.objects.overdue(timezone.now())
+        .for_user(request.user)
+        .select_related("order", "shop")
+        .order_by("sla_due_at", "pk")
+    )
+    return Panel(
+        key="overdue_aftersale_cases",
+        title=_("超时未处理的售后单"),
+        headers=[_("售后单"), _("订单号"), _("店铺"), _("类型"), _("状态"), _("时限")],
+        rows=[
+            [
+                _link(reverse("admin:aftersales_aftersalecase_change", args=[case.pk]), f"#{case.pk}"),
+                case.order.external_id,
+                case.shop.name,
+                case.get_kind_display(),
+                case.get_status_display(),
+                date_format(timezone.localtime(case.sla_due_at), "Y-m-d H:i") if case.sla_due_at else "",
+            ]
+            for case in cases[:PANEL_ROWS]
+        ],
+        total=cases.count(),
+        link=reverse("admin:aftersales_aftersalecase_changelist"),
+    )
+
+
 KPI_SOURCES: list[Source] = [
     Source("catalog.view_product", catalog_kpis),
     Source("orders.view_order", order_kpis),
@@ -443,6 +498,8 @@ PANELS: list[Source] = [
     Source("purchasing.view_purchaseorder", overdue_purchase_orders_panel),
     Source("orders.view_orderissue", order_exceptions_panel),
     Source("orders.view_order", unpaid_closing_panel),
+    Source("fulfillment.view_shipment", ship_at_risk_panel),
+    Source("aftersales.view_aftersalecase", overdue_cases_panel),
 ]
 
 

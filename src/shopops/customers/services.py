@@ -15,6 +15,7 @@ the first time with a known phone hash becomes a new account of that customer.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from shopops.core import audit
 from shopops.core.errors import NotFound, required_text
@@ -52,9 +53,17 @@ def _hash_key() -> bytes:
     return str(getattr(settings, "PHONE_HASH_KEY", "") or settings.SECRET_KEY).encode()
 
 
+@functools.lru_cache(maxsize=4)
+def _keyed(key: bytes) -> Any:
+    """The HMAC state after the key (computed once per key; each hash continues from a copy of it)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def keyed_hash(text: str) -> str:
     """HMAC-SHA256 hex of `text` with the phone hash key (also used for receiver fingerprints)."""
-    return hmac.new(_hash_key(), text.encode(), hashlib.sha256).hexdigest()
+    state = _keyed(_hash_key()).copy()
+    state.update(text.encode())
+    return str(state.hexdigest())
 
 
 def phone_hash(phone: str | None) -> str:
@@ -83,6 +92,8 @@ class BuyerKey:
     name: str = ""
     email: str = ""
     ordered_at: dt.datetime | None = None
+    # `phone_hash(phone)` when the caller has it already (an import computed it for the order row)
+    phone_hash: str | None = None
 
 
 def _new_customer(key: BuyerKey, hashed: str) -> Customer:
@@ -143,7 +154,7 @@ def _known(
 def match_customers(keys: Sequence[BuyerKey]) -> list[Customer | None]:
     """`match_customer` for a chunk of buyers (an import chunk) in a handful of queries, same order as
     `keys`. Buyers of the chunk sharing a buyer id or a phone hash get the same customer."""
-    hashes = [phone_hash(key.phone) for key in keys]
+    hashes = [phone_hash(key.phone) if key.phone_hash is None else key.phone_hash for key in keys]
     with transaction.atomic():
         by_account, by_hash = _known(keys, hashes)
         results: list[Customer | None] = []
@@ -184,20 +195,24 @@ def _link_accounts(
         ],
         ignore_conflicts=True,
     )
-    winners = {
-        (account.platform, account.buyer_id): account.customer
-        for account in CustomerAccount.objects.filter(
+    # Owner ids only: loading every owner as a Customer cost more than the insert; the few
+    # accounts a concurrent import won are loaded below.
+    owners = {
+        (platform, buyer_id): customer_id
+        for platform, buyer_id, customer_id in CustomerAccount.objects.filter(
             platform__in={platform for platform, _buyer in new_accounts},
             buyer_id__in={buyer_id[:100] for _platform, buyer_id in new_accounts},
-        ).select_related("customer")
+        ).values_list("platform", "buyer_id", "customer_id")
     }
-    replaced: dict[int, Customer] = {}
+    lost_to: dict[int, int] = {}
     for (platform, buyer_id), customer in new_accounts.items():
-        winner = winners.get((platform, buyer_id[:100]))
-        if winner is not None and winner.pk != customer.pk:
-            replaced[customer.pk] = winner
-    if not replaced:
+        owner = owners.get((platform, buyer_id[:100]))
+        if owner is not None and owner != customer.pk:
+            lost_to[customer.pk] = owner
+    if not lost_to:
         return results
+    winners = Customer.objects.in_bulk(set(lost_to.values()))
+    replaced = {pk: winners[owner] for pk, owner in lost_to.items()}
     lost = [customer.pk for customer in new_customers if customer.pk in replaced]
     Customer.objects.filter(pk__in=lost, accounts__isnull=True).delete()
     return [replaced.get(found.pk, found) if found is not None else None for found in results]
@@ -221,7 +236,22 @@ def _touch_order_times(keys: Sequence[BuyerKey], customers: list[Customer | None
         if (first, last) != (customer.first_order_at, customer.last_order_at):
             customer.first_order_at, customer.last_order_at = first, last
             changed.append(customer)
-    Customer.objects.bulk_update(changed, ["first_order_at", "last_order_at"], batch_size=500)
+    if not changed:
+        return
+    # One prepared UPDATE run for all rows (executemany): `bulk_update` builds a CASE over every pk,
+    # which cost an import of returning buyers a quarter of its time. Like bulk_update it leaves
+    # updated_at alone. Datetimes as the backend stores them (the ORM's own conversion).
+    adapt = connection.ops.adapt_datetimefield_value
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {quote(Customer._meta.db_table)} SET {quote('first_order_at')} = %s, "
+            f"{quote('last_order_at')} = %s WHERE {quote('id')} = %s",
+            [
+                (adapt(customer.first_order_at), adapt(customer.last_order_at), customer.pk)
+                for customer in changed
+            ],
+        )
 
 
 def _locked(customer_id: int) -> Customer:

@@ -46,6 +46,7 @@ from shopops.orders.admin.common import (
     flag_badge,
     local_time,
 )
+from shopops.orders.admin.imports import OrderImportAdminMixin
 from shopops.orders.models import (
     Order,
     OrderEvent,
@@ -131,7 +132,7 @@ class SaveFilterForm(forms.Form):
     is_shared = forms.BooleanField(label=_("团队共享"), required=False, widget=UnfoldBooleanSwitchWidget())
 
 
-class OrderAdmin(RevealPersonalDataMixin, ReadOnlyAdmin):
+class OrderAdmin(OrderImportAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin):
     list_display = (
         "external_id",
         "shop",
@@ -173,7 +174,7 @@ class OrderAdmin(RevealPersonalDataMixin, ReadOnlyAdmin):
         "export_selected_xlsx",
     ]
     actions_detail = ["reveal_personal_data"]
-    actions_list = ["save_current_filter"]
+    actions_list = ["import_orders", "save_current_filter"]
     fieldsets = (
         (
             None,

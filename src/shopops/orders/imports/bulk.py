@@ -10,6 +10,7 @@ fields' own (`Field.get_default`), `auto_now`/`auto_now_add` get the time of the
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 Convert = Callable[[Any], Any]
+_MISSING = object()
 
 
 def _sqlite_datetime(value: dt.datetime) -> str:
@@ -30,6 +32,10 @@ def _converter(field: models.Field[Any, Any]) -> Convert | None:
             return _sqlite_datetime
         return connection.ops.adapt_datetimefield_value
     if isinstance(field, models.JSONField):
+        if connection.vendor == "sqlite":
+            # what the SQLite backend stores (`adapt_json_value`), without the field machinery per value
+            encoder = field.encoder
+            return lambda value: json.dumps(value, cls=encoder)
         return lambda value: field.get_db_prep_save(value, connection)
     return None
 
@@ -55,32 +61,58 @@ class Inserter:
         defaults = list(self.defaults)
         for index in self.timestamps:
             defaults[index] = now
-        pairs = list(zip(self.attnames, defaults, strict=True))
-        converters = [
-            (index, convert) for index, convert in enumerate(self.converters) if convert is not None
+        # Defaults (e.g. the insert time of every row) are converted once, not once per row.
+        for index, convert in enumerate(self.converters):
+            if convert is not None and defaults[index] is not None:
+                defaults[index] = convert(defaults[index])
+        plain = [
+            (index, name, default)
+            for index, (name, default, convert) in enumerate(
+                zip(self.attnames, defaults, self.converters, strict=True)
+            )
+            if convert is None
         ]
+        converting = [
+            (index, name, default, convert)
+            for index, (name, default, convert) in enumerate(
+                zip(self.attnames, defaults, self.converters, strict=True)
+            )
+            if convert is not None
+        ]
+        width = len(self.attnames)
         converted: list[tuple[Any, ...]] = []
         for row in rows:
-            values = [row.get(name, default) for name, default in pairs]
-            for index, convert in converters:
-                if values[index] is not None:
-                    values[index] = convert(values[index])
+            values: list[Any] = [None] * width
+            for index, name, default in plain:
+                values[index] = row.get(name, default)
+            for index, name, default, convert in converting:
+                value = row.get(name, _MISSING)
+                if value is _MISSING:
+                    values[index] = default
+                elif value is not None:
+                    values[index] = convert(value)
             converted.append(tuple(values))
         return converted
 
-    def insert(self, rows: Iterable[dict[str, Any]]) -> int:
+    def insert(self, rows: Iterable[dict[str, Any]], *, ignore_conflicts: bool = False) -> int:
+        """Insert `rows`; with `ignore_conflicts` a row that breaks a unique constraint is skipped (as
+        `bulk_create(ignore_conflicts=True)`): executemany with ON CONFLICT DO NOTHING, since COPY
+        cannot skip rows. Returns the number of rows sent."""
         tuples = self._tuples(rows)
         if not tuples:
             return 0
         quote = connection.ops.quote_name
         columns = ", ".join(quote(column) for column in self.columns)
+        marks = ", ".join(["%s"] * len(self.columns))
+        insert = f"INSERT INTO {quote(self.table)} ({columns}) VALUES ({marks})"
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
+            if ignore_conflicts:
+                cursor.executemany(f"{insert} ON CONFLICT DO NOTHING", tuples)
+            elif connection.vendor == "postgresql":
                 raw = cursor.cursor  # psycopg's own cursor: COPY is not in the DB-API
                 with raw.copy(f"COPY {quote(self.table)} ({columns}) FROM STDIN") as copy:
                     for values in tuples:
                         copy.write_row(values)
             else:
-                marks = ", ".join(["%s"] * len(self.columns))
-                cursor.executemany(f"INSERT INTO {quote(self.table)} ({columns}) VALUES ({marks})", tuples)
+                cursor.executemany(insert, tuples)
         return len(tuples)

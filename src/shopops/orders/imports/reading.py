@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -17,6 +18,9 @@ from shopops.core.money import CENT
 from shopops.core.tabular import Column, TableRow
 from shopops.orders.models import OrderStatus
 from shopops.orders.services.inputs import LineInput, OrderInput
+
+# Status and refund words repeat on every row of a file: fold each distinct text once (NFKC is slow).
+_fold = functools.lru_cache(maxsize=4096)(tabular.normalise_header)
 
 ZERO = Decimal("0.00")
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # noqa: DTZ001 - serial days are wall-clock time, zone added later
@@ -156,7 +160,7 @@ def refund_money_parser(refund_map: dict[str, str]) -> Callable[[str], Decimal]:
     words |= {tabular.normalise_header("无退款申请")}
 
     def parse(text: str) -> Decimal:
-        if tabular.normalise_header(text) in words:
+        if _fold(text) in words:
             return ZERO
         return tabular.parse_money(text)
 
@@ -263,7 +267,7 @@ class Reading:
         parts = [raw, *raw.split(self.separator)] if self.separator and self.separator in raw else [raw]
         status = refund = None
         for part in parts:
-            folded = tabular.normalise_header(part)
+            folded = _fold(part)
             status = status or self.status.get(folded)
             refund = refund or self.refund.get(folded)
         return status, refund
@@ -271,7 +275,7 @@ class Reading:
     def refund_level(self, raw: str | None) -> str | None:
         if raw is None:
             return None
-        return self.refund.get(tabular.normalise_header(raw))
+        return self.refund.get(_fold(raw))
 
 
 def _first(rows: list[TableRow], key: str, only_first: bool) -> Any:
@@ -296,7 +300,7 @@ def _status(reading: Reading, rows: list[TableRow], values: dict[str, Any]) -> t
         return OrderStatus.PENDING_PAYMENT, None
     fulfillment = values.get("fulfillment_status")
     if fulfillment is not None and status == OrderStatus.PAID:
-        shipped = reading.fulfillment.get(tabular.normalise_header(fulfillment))
+        shipped = reading.fulfillment.get(_fold(fulfillment))
         if shipped is None:
             rows[0].add_error("fulfillment_status", f"未知的发货状态“{fulfillment}”")
         else:

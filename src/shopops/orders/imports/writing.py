@@ -3,8 +3,9 @@
 Why a bulk path beside `services.create_order`: that one matches the customer, inserts, reserves, reviews
 and audits per order — a dozen queries each, far too many for a million lines. Here each chunk costs a
 handful of queries: existing orders and their lines in two SELECTs, customers through
-`customers.services.match_customers`, SKUs by merchant code from a per-import cache, new orders, lines
-and one `created` OrderEvent each with `bulk_create`. The stored values are the services' own
+`customers.services.match_customers`, SKUs by merchant code from a per-import cache (handed to
+`prepare_order` as `sku_ids`), new orders, lines and one `created` OrderEvent each with one
+executemany/COPY per table (`imports.bulk`). The stored values are the services' own
 (`prepare_order`: validation, amounts, discount split, phone hashes, receiver fingerprint, stock
 tracking), so an imported order is the order `create_order` would have made. Existing orders whose
 values all match are left alone (nothing written: a re-import changes nothing); changed ones go through
@@ -149,19 +150,10 @@ class OrderWriter:
             self.skus[code] = found.get(code)
 
     def _prepare(self, data: OrderInput) -> PreparedOrder:
-        """`prepare_order` with SKUs from this import's cache: its lines go in without their codes (so
-        it asks the database nothing) and get code and SKU back afterwards."""
-        codes = [line.merchant_code for line in data.lines]
-        for line in data.lines:
-            line.merchant_code = ""
-        try:
-            prepared = prepare_order(self.shop, data, self.settings)
-        finally:
-            for line, code in zip(data.lines, codes, strict=True):
-                line.merchant_code = code
-        for prepared_line in prepared.lines:
-            prepared_line.sku_id = self.skus.get(prepared_line.data.merchant_code.strip())
-        return prepared
+        """`prepare_order` with SKUs from this import's cache (looked up per chunk by `_sku_ids`), so
+        it asks the database nothing."""
+        sku_ids = [self.skus.get(line.merchant_code.strip()) for line in data.lines]
+        return prepare_order(self.shop, data, self.settings, sku_ids=sku_ids)
 
     def _plan(self, groups: list[list[TableRow]]) -> list[PlannedOrder]:
         built: list[tuple[list[TableRow], OrderInput]] = []
@@ -270,6 +262,7 @@ class OrderWriter:
                 name=plan.data.buyer_nick or plan.data.receiver_name,
                 email=plan.data.buyer_email,
                 ordered_at=plan.data.placed_at,
+                phone_hash=plan.prepared.values["receiver_phone_hash"],
             )
             for plan in plans
         ]

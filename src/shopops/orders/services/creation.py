@@ -33,6 +33,9 @@ from shopops.orders.services.inputs import LineInput, OrderInput
 
 ZERO = Decimal("0.00")
 SKU_UNMATCHED = "sku_unmatched"
+# `Choices.values` builds a new list on every access; an import checks every order against these.
+ORDER_STATUSES = frozenset(OrderStatus.values)
+ORDER_TYPES = frozenset(OrderType.values)
 
 
 @dataclass
@@ -171,11 +174,11 @@ def _pay_deadline(data: OrderInput, settings: ShopSettings) -> dt.datetime | Non
 
 def _check_header(data: OrderInput) -> None:
     required_text(data.external_id, field="external_id", label="平台订单号", max_length=64)
-    if data.status not in OrderStatus.values:
+    if data.status not in ORDER_STATUSES:
         raise InvalidInput(
             f"未知订单状态：{data.status}", fields={"status": f"可选：{', '.join(OrderStatus.values)}"}
         )
-    if data.order_type not in OrderType.values:
+    if data.order_type not in ORDER_TYPES:
         raise InvalidInput(f"未知订单类型：{data.order_type}", fields={"order_type": "未知"})
     if aware(data.placed_at, field="placed_at") is None:
         raise InvalidInput("下单时间必填", fields={"placed_at": "必填"})
@@ -185,10 +188,18 @@ def _check_header(data: OrderInput) -> None:
         raise InvalidInput("旗帜须为 0–5", fields={"flag": "须为 0–5"})
 
 
-def prepare_order(shop: Shop, data: OrderInput, settings: ShopSettings) -> PreparedOrder:
-    """Validate `data` and compute every stored value of the order (no writes)."""
+def prepare_order(
+    shop: Shop, data: OrderInput, settings: ShopSettings, *, sku_ids: list[int | None] | None = None
+) -> PreparedOrder:
+    """Validate `data` and compute every stored value of the order (no writes). `sku_ids`: the lines'
+    SKUs already resolved by the caller (an import resolves a chunk's merchant codes in one query),
+    one per line; when omitted they are matched here."""
     _check_header(data)
-    lines = _prepare_lines(data, _match_skus(data.lines))
+    if sku_ids is None:
+        sku_ids = _match_skus(data.lines)
+    elif len(sku_ids) != len(data.lines):
+        raise ValueError("sku_ids must give one SKU (or None) per line")
+    lines = _prepare_lines(data, sku_ids)
     gross = sum(((line.data.unit_price or ZERO) * line.data.quantity for line in lines), ZERO).quantize(CENT)
     goods = _money(data.goods_amount, "goods_amount")
     goods = gross if goods is None else goods

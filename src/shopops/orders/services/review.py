@@ -106,8 +106,43 @@ class _Chunk:
     unmatched: set[int]
 
 
+# What the rules and the outcome read of an order: loading only these keeps a chunk of thousands cheap
+# (an Order row has some fifty columns).
+REVIEWED_FIELDS = (
+    "pk",
+    "shop_id",
+    "status",
+    "is_test",
+    "buyer_id",
+    "customer_id",
+    "customer__is_blacklisted",
+    "customer__blacklist_reason",
+    "receiver_hash",
+    "receiver_phone_hash",
+    "receiver_phone",
+    "receiver_province",
+    "receiver_city",
+    "receiver_address",
+    "buyer_message",
+    "seller_memo",
+    "paid_amount",
+    "placed_at",
+    "paid_at",
+    "pay_deadline",
+    "external_id",
+    "stock_state",
+    "review_status",
+    "is_valid",
+)
+
+
 def _load(order_ids: list[int]) -> _Chunk:
-    orders = list(Order.objects.filter(pk__in=order_ids).select_related("customer").order_by("pk"))
+    orders = list(
+        Order.objects.filter(pk__in=order_ids)
+        .select_related("customer")
+        .only(*REVIEWED_FIELDS)
+        .order_by("pk")
+    )
     skus: dict[int, set[tuple[Any, int]]] = defaultdict(set)
     unmatched: set[int] = set()
     for order_id, sku_id, code, quantity in OrderLine.objects.filter(order_id__in=order_ids).values_list(
@@ -271,17 +306,28 @@ def _settled_by_operator(issue: OrderIssue) -> bool:
 
 
 @dataclass
+class _NewIssue:
+    """An issue this review opens: a plain row for one INSERT per chunk, no model instance."""
+
+    order_id: int
+    rule: str
+    message: str
+    marks_invalid: bool
+    pk: None = None
+
+
+@dataclass
 class _Plan:
     """What a review chunk writes, collected first so that each kind of write is one statement."""
 
-    to_create: list[OrderIssue] = field(default_factory=list)
+    to_create: list[_NewIssue] = field(default_factory=list)
     to_close: list[int] = field(default_factory=list)
-    events: list[OrderEvent] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     changed: list[Order] = field(default_factory=list)
     result: dict[int, list[str]] = field(default_factory=dict)
 
 
-def _is_invalidating(open_rules: dict[str, OrderIssue], existing: list[OrderIssue]) -> bool:
+def _is_invalidating(open_rules: dict[str, OrderIssue | _NewIssue], existing: list[OrderIssue]) -> bool:
     confirmed = any(
         issue.marks_invalid
         and issue.status == IssueStatus.RESOLVED
@@ -296,15 +342,17 @@ def _decide(
     wanted: dict[str, str],
     existing: list[OrderIssue],
     rules: dict[str, ReviewRule],
-    actor: Any,
+    actor_id: int | None,
     plan: _Plan,
 ) -> None:
-    open_rules = {issue.rule: issue for issue in existing if issue.status == IssueStatus.OPEN}
+    open_rules: dict[str, OrderIssue | _NewIssue] = {
+        issue.rule: issue for issue in existing if issue.status == IssueStatus.OPEN
+    }
     settled = {issue.rule for issue in existing if _settled_by_operator(issue)}
     for code, message in wanted.items():
         if code not in open_rules and code not in settled:
-            new = OrderIssue(
-                order=order, rule=code, message=message[:300], marks_invalid=rules[code].marks_invalid
+            new = _NewIssue(
+                order_id=order.pk, rule=code, message=message[:300], marks_invalid=rules[code].marks_invalid
             )
             plan.to_create.append(new)
             open_rules[code] = new
@@ -323,14 +371,14 @@ def _decide(
         return
     if status != order.review_status:
         plan.events.append(
-            OrderEvent(
-                order=order,
-                kind=OrderEventKind.REVIEWED,
-                actor=audit.user_or_none(actor),
-                via="system",
-                message=str(ReviewStatus(status).label),
-                changes={"review_status": [order.review_status, status], "issues": sorted(open_rules)},
-            )
+            {
+                "order_id": order.pk,
+                "kind": OrderEventKind.REVIEWED,
+                "actor_id": actor_id,
+                "via": "system",
+                "message": str(ReviewStatus(status).label),
+                "changes": {"review_status": [order.review_status, status], "issues": sorted(open_rules)},
+            }
         )
     order.review_status, order.is_valid = status, valid
     plan.changed.append(order)
@@ -354,9 +402,11 @@ def _review_chunk(
     for issue in OrderIssue.objects.filter(order_id__in=order_ids):
         issues[issue.order_id].append(issue)
     plan = _Plan()
+    user = audit.user_or_none(actor)
+    actor_id = user.pk if user is not None else None
     for order in chunk.orders:
         wanted = {code: message for code, message in findings[order.pk].items() if code in rules}
-        _decide(order, wanted, issues[order.pk], rules, actor, plan)
+        _decide(order, wanted, issues[order.pk], rules, actor_id, plan)
     to_close, to_create, changed, events, result = (
         plan.to_close,
         plan.to_create,
@@ -368,15 +418,31 @@ def _review_chunk(
         OrderIssue.objects.filter(pk__in=to_close, status=IssueStatus.OPEN).update(
             status=IssueStatus.RESOLVED, resolved_at=now, resolution=f"{AUTO_PREFIX}规则不再命中"
         )
-    # a concurrent review of the same order may have opened the same issue: the open-per-rule index keeps one
-    OrderIssue.objects.bulk_create(to_create, ignore_conflicts=True)
+    # One INSERT per chunk (bulk_create sends ~100 rows per statement on SQLite and builds instances).
+    # A concurrent review of the same order may have opened the same issue: the open-per-rule index
+    # keeps one, the other row is skipped.
+    # imported here: the imports package imports these services (a cycle at module level)
+    from shopops.orders.imports.bulk import Inserter
+
+    Inserter(OrderIssue).insert(
+        (
+            {
+                "order_id": issue.order_id,
+                "rule": issue.rule,
+                "message": issue.message,
+                "marks_invalid": issue.marks_invalid,
+            }
+            for issue in to_create
+        ),
+        ignore_conflicts=True,
+    )
     outcomes: dict[tuple[str, bool], list[int]] = defaultdict(list)
     for order in changed:
         outcomes[(order.review_status, order.is_valid)].append(order.pk)
     for (review_status, is_valid), ids in outcomes.items():
         # one UPDATE per outcome: bulk_update's CASE per row cost more than the rest of the review
         Order.objects.filter(pk__in=ids).update(review_status=review_status, is_valid=is_valid)
-    OrderEvent.objects.bulk_create(events)
+    Inserter(OrderEvent).insert(events)
     return result
 
 
