@@ -34,6 +34,9 @@ if not SECRET_KEY:
         _secret_file.touch(mode=0o600)
         _secret_file.write_text(secrets.token_urlsafe(50))
     SECRET_KEY = _secret_file.read_text().strip()
+# Key of the phone-number hashes orders and customers are matched and searched by. Set it separately in
+# production: rotating SECRET_KEY must not silently break "search by phone" for every stored order.
+PHONE_HASH_KEY = os.environ.get("PHONE_HASH_KEY", "")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
