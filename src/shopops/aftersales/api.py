@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import AfterValidator
 
 from shopops.aftersales import queries, services
 from shopops.aftersales.models import (
@@ -28,6 +27,7 @@ from shopops.aftersales.models import (
 )
 from shopops.core.api import (
     ERROR_RESPONSES,
+    DateIn,
     DateTimeOut,
     MoneyIn,
     MoneyOut,
@@ -52,16 +52,6 @@ CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PositiveUnits = Annotated[int, Field(ge=1, le=MAX_UNITS)]
 Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
-
-
-def _supported_date(value: dt.date) -> dt.date:
-    if not dt.date(2000, 1, 1) <= value < dt.date(2100, 1, 1):
-        raise ValueError("日期须在 2000-01-01 与 2100-01-01 之间")
-    return value
-
-
-# Dates come in as YYYY-MM-DD (a business day in Asia/Shanghai).
-DateIn = Annotated[dt.date, AfterValidator(_supported_date)]
 
 
 def _case(request: HttpRequest, case_id: int) -> AfterSaleCase:

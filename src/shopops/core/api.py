@@ -80,6 +80,16 @@ def _in_supported_range(value: dt.datetime) -> dt.datetime:
 DateTimeIn = Annotated[AwareDatetime, AfterValidator(_in_supported_range)]
 
 
+def _in_supported_days(value: dt.date) -> dt.date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError("日期须在 2000-01-01 与 2100-01-01 之间")
+    return value
+
+
+# Dates come in as YYYY-MM-DD (a business day in Asia/Shanghai).
+DateIn = Annotated[dt.date, AfterValidator(_in_supported_days)]
+
+
 class ErrorOut(Schema):
     code: str
     message: str

@@ -8,10 +8,10 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import AfterValidator
 
 from shopops.core.api import (
     ERROR_RESPONSES,
+    DateIn,
     DateTimeOut,
     MoneyIn,
     MoneyOut,
@@ -46,14 +46,6 @@ MAX_LEAD_TIME_DAYS = 3650
 MAX_LINES = 500
 
 
-def _supported_date(value: dt.date) -> dt.date:
-    if not dt.date(2000, 1, 1) <= value < dt.date(2100, 1, 1):
-        raise ValueError("日期须在 2000-01-01 与 2100-01-01 之间")
-    return value
-
-
-# Dates come in as YYYY-MM-DD (a business day in Asia/Shanghai).
-DateIn = Annotated[dt.date, AfterValidator(_supported_date)]
 Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
 PositiveUnits = Annotated[int, Field(ge=1, le=MAX_UNITS)]
 

@@ -15,6 +15,7 @@ from shopops.fulfillment.queries import (
 )
 from shopops.inventory.models import Warehouse
 from shopops.orders.models import FINAL_STATUSES, Order, OrderStatus, ReviewStatus
+from shopops.orders.services import common as order_common
 
 # Orders that went out through the platform (or partly did): a platform parcel can stand for them.
 SHIPPED_ORDER_STATUSES = frozenset(
@@ -43,9 +44,10 @@ class TrackingNumberTaken(Conflict):
 
 
 def lock_orders(order_ids: Iterable[int]) -> list[Order]:
-    """The orders, locked in pk order (the order is where parcel creation for its lines serializes)."""
-    wanted = sorted(set(order_ids))
-    orders = list(Order.objects.select_for_update(of=("self",)).filter(pk__in=wanted).order_by("pk"))
+    """The orders, locked in the orders app's stable order (the order is where parcel creation for its
+    lines serializes); an id that does not exist is refused."""
+    wanted = set(order_ids)
+    orders = order_common.lock_orders(wanted)
     if len(orders) != len(wanted):
         raise NotFound("订单不存在", fields={"order_ids": "含不存在的订单"})
     return orders

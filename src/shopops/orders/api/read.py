@@ -1,20 +1,19 @@
 """Orders API, read side: order search and detail, timeline, exception queue, saved filters, export."""
 
-import datetime as dt
 import tempfile
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Schema, Status
 from ninja.pagination import paginate
-from pydantic import AfterValidator
 
 from shopops.channels.models import Platform
 from shopops.core.api import (
     ERROR_RESPONSES,
+    DateIn,
     DateTimeOut,
     MoneyIn,
     MoneyOut,
@@ -48,16 +47,6 @@ EXPORT_CONTENT_TYPES = {
 }
 ORDER_ORDERING = {"placed_at", "paid_at", "shipped_at", "paid_amount", "external_id", "updated_at", "id"}
 ORDER_DEFAULT_ORDERING = "-placed_at"
-
-
-def _supported_date(value: dt.date) -> dt.date:
-    if not queries.EARLIEST_DATE <= value <= queries.LATEST_DATE:
-        raise ValueError("日期须在 2000-01-01 与 2099-12-31 之间")
-    return value
-
-
-# Dates come in as YYYY-MM-DD (a business day in Asia/Shanghai).
-DateIn = Annotated[dt.date, AfterValidator(_supported_date)]
 
 
 def _user(context: dict[str, Any]) -> Any:
