@@ -14,11 +14,9 @@ import csv
 import datetime as dt
 import json
 import os
-import platform
 import pstats
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +26,10 @@ from typing import Any
 
 import duckdb
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import Database, machine, measure
+
 BENCH_DATABASE = "shopops_bench_orders"
+WORKER = "bench.bench_import_orders"
 SKUS = 2000
 BUYERS = 50_000
 SHOP = "bench-tmall"
@@ -185,69 +185,6 @@ def write_files(directory: Path, lines: int) -> dict[str, Path]:
     return files
 
 
-# Databases.
-
-
-class Database:
-    def __init__(self, kind: str, directory: Path, postgres_url: str) -> None:
-        self.kind = kind
-        self.directory = directory
-        self.postgres_url = postgres_url.rstrip("/")
-        self.counter = 0
-
-    def _admin(self, statement: str) -> None:
-        import psycopg
-
-        with psycopg.connect(f"{self.postgres_url}/postgres", autocommit=True) as connection:
-            connection.execute(statement)
-
-    def template(self) -> None:
-        """Migrate once and add the shop and its SKUs; fresh databases are copies of it."""
-        if self.kind == "postgres":
-            self._admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}_template")
-            self._admin(f"CREATE DATABASE {BENCH_DATABASE}_template")
-            url = f"{self.postgres_url}/{BENCH_DATABASE}_template"
-        else:
-            url = f"sqlite:///{self.directory / 'template.sqlite3'}"
-        subprocess.run(
-            [sys.executable, "-m", "django", "migrate", "--verbosity", "0"],
-            env=self.env(url),
-            check=True,
-            cwd=ROOT,
-        )
-        subprocess.run(
-            [sys.executable, "-m", "bench.bench_import_orders", "--worker", "setup", "-"],
-            env=self.env(url),
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-        )
-
-    def fresh(self) -> str:
-        self.counter += 1
-        if self.kind == "postgres":
-            self._admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-            self._admin(f"CREATE DATABASE {BENCH_DATABASE} TEMPLATE {BENCH_DATABASE}_template")
-            return f"{self.postgres_url}/{BENCH_DATABASE}"
-        path = self.directory / f"run{self.counter}.sqlite3"
-        shutil.copy(self.directory / "template.sqlite3", path)
-        return f"sqlite:///{path}"
-
-    def drop(self) -> None:
-        if self.kind == "postgres":
-            self._admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-            self._admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}_template")
-
-    def env(self, url: str) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DATABASE_URL": url,
-            "DJANGO_SETTINGS_MODULE": "shopops.settings",
-            "SHOPOPS_VAR_DIR": str(self.directory / "var"),
-            "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-        }
-
-
 def setup_database() -> None:
     """The shop (created now: every order of the file is history, no stock effects) and its SKUs."""
     from decimal import Decimal
@@ -303,20 +240,6 @@ def worker(argv: list[str]) -> dict[str, Any]:
     return {**result.counts(), **counts, "seconds": seconds, "maxrss_mib": maxrss_mib}
 
 
-def measure(database: Database, url: str, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_import_orders", "--worker", *args],
-        env=database.env(url),
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    if "--profile" in args:
-        print(done.stderr)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def duckdb_peer(path: Path, encoding: str) -> float:
     started = time.perf_counter()
     connection = duckdb.connect()
@@ -347,19 +270,11 @@ def copy_peer(url: str, path: Path, encoding: str, columns: int) -> float:
     return time.perf_counter() - started
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores · {model} · Python {platform.python_version()}"
-
-
 def run(options: argparse.Namespace) -> None:
     directory = Path(tempfile.mkdtemp(prefix="shopops-bench-orders-"))
-    database = Database(options.database, directory, options.postgres_url)
+    database = Database(
+        options.database, directory, options.postgres_url, name=BENCH_DATABASE, worker=WORKER, setup=True
+    )
     profile = ["--profile"] if options.profile else []
     try:
         print(f"machine: {machine()} · database: {options.database} · lines: {options.lines:,}")
@@ -373,7 +288,7 @@ def run(options: argparse.Namespace) -> None:
             encoding = "gb18030" if name == "taobao_items" else "utf-8"
             columns = len(ITEMS_HEADER if name == "taobao_items" else TEMPLATE_HEADER)
             url = database.fresh()
-            first = measure(database, url, name, str(path), *profile)
+            first = measure(database, url, name, str(path), *profile, show_stderr=bool(profile))
             again = measure(database, url, name, str(path))
             peers = {"DuckDB read_csv": duckdb_peer(path, encoding)}
             if options.database == "postgres":

@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,8 @@ from typing import Any
 import duckdb
 import xlsxwriter
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import Database, machine, measure
+
 HEADER = [
     "商品名称",
     "商品编码",
@@ -45,6 +44,7 @@ LEAVES = ["上衣", "裤装", "连衣裙", "外套", "配件", "T恤/卫衣"]
 COLOURS = ["黑色", "白色", "藏青", "卡其", "酒红"]
 SIZES = ["S", "M", "L", "XL", "XXL"]
 BENCH_DATABASE = "shopops_bench"
+WORKER = "bench.bench_import_products"
 
 
 def rows(count: int, seed: int = 7) -> list[list[str]]:
@@ -92,62 +92,6 @@ def write_files(directory: Path, data: list[list[str]]) -> dict[str, Path]:
         sheet.write_row(number, 0, row)
     workbook.close()
     return files
-
-
-# Databases.
-
-
-class Database:
-    def __init__(self, kind: str, directory: Path, postgres_url: str) -> None:
-        self.kind = kind
-        self.directory = directory
-        self.postgres_url = postgres_url.rstrip("/")
-        self.counter = 0
-
-    def _admin(self, statement: str) -> None:
-        import psycopg
-
-        with psycopg.connect(f"{self.postgres_url}/postgres", autocommit=True) as connection:
-            connection.execute(statement)
-
-    def template(self) -> None:
-        """Migrate once; fresh databases are copies of it."""
-        if self.kind == "postgres":
-            self._admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}_template")
-            self._admin(f"CREATE DATABASE {BENCH_DATABASE}_template")
-            url = f"{self.postgres_url}/{BENCH_DATABASE}_template"
-        else:
-            url = f"sqlite:///{self.directory / 'template.sqlite3'}"
-        subprocess.run(
-            [sys.executable, "-m", "django", "migrate", "--verbosity", "0"],
-            env=self.env(url),
-            check=True,
-            cwd=ROOT,
-        )
-
-    def fresh(self) -> str:
-        self.counter += 1
-        if self.kind == "postgres":
-            self._admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-            self._admin(f"CREATE DATABASE {BENCH_DATABASE} TEMPLATE {BENCH_DATABASE}_template")
-            return f"{self.postgres_url}/{BENCH_DATABASE}"
-        path = self.directory / f"run{self.counter}.sqlite3"
-        shutil.copy(self.directory / "template.sqlite3", path)
-        return f"sqlite:///{path}"
-
-    def drop(self) -> None:
-        if self.kind == "postgres":
-            self._admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-            self._admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}_template")
-
-    def env(self, url: str) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DATABASE_URL": url,
-            "DJANGO_SETTINGS_MODULE": "shopops.settings",
-            "SHOPOPS_VAR_DIR": str(self.directory / "var"),
-            "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-        }
 
 
 def worker(argv: list[str]) -> dict[str, Any]:
@@ -212,18 +156,6 @@ def orm_loop(path: Path, sample: int) -> int:
     return sample
 
 
-def measure(database: Database, url: str, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_import_products", "--worker", *args],
-        env=database.env(url),
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def duckdb_floor(path: Path) -> float:
     started = time.perf_counter()
     connection = duckdb.connect()
@@ -250,19 +182,9 @@ def copy_floor(url: str, path: Path) -> float:
     return time.perf_counter() - started
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores · {model} · Python {platform.python_version()}"
-
-
 def run(options: argparse.Namespace) -> None:
     directory = Path(tempfile.mkdtemp(prefix="shopops-bench-"))
-    database = Database(options.database, directory, options.postgres_url)
+    database = Database(options.database, directory, options.postgres_url, name=BENCH_DATABASE, worker=WORKER)
     try:
         print(f"machine: {machine()} · database: {options.database} · rows: {options.rows:,}")
         files = write_files(directory, rows(options.rows))
