@@ -11,6 +11,7 @@ from ninja.operation import Operation
 from shopops.accounts.api import ApiAuth
 from shopops.accounts.api import router as accounts_router
 from shopops.aftersales.api import router as aftersales_router
+from shopops.analytics.api import router as analytics_router
 from shopops.catalog.api import router as catalog_router
 from shopops.channels.api import router as channels_router
 from shopops.core.api import TokenOrUserThrottle, install_error_handlers
@@ -80,3 +81,4 @@ api.add_router("/v1/", customers_router)
 api.add_router("/v1/", orders_router)
 api.add_router("/v1/", fulfillment_router)
 api.add_router("/v1/", aftersales_router)
+api.add_router("/v1/", analytics_router)

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "shopops.orders",
     "shopops.fulfillment",
     "shopops.aftersales",
+    "shopops.analytics",
 ]
 
 MIDDLEWARE = [
@@ -128,6 +129,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 DUCKDB_PATH = Path(os.environ.get("DUCKDB_PATH", VAR_DIR / "analytics.duckdb"))
+# Events (spool → day-partitioned Parquet), facts and rollups: see analytics/warehouse.
+ANALYTICS_DIR = Path(os.environ.get("SHOPOPS_ANALYTICS_DIR", VAR_DIR / "analytics"))
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

@@ -1,4 +1,4 @@
-"""URL map: admin (back office) at /, API at /api/."""
+"""URL map: admin (back office) at /, API at /api/, first-party event collection at /collect/."""
 
 from django.conf import settings
 from django.conf.urls.static import static
@@ -12,6 +12,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
+    path("collect/", include("shopops.analytics.collect.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
 if settings.DEBUG or settings.MEDIA_URL.startswith("media"):

@@ -108,6 +108,14 @@ AREAS: dict[str, dict[str, object]] = {
         ],
         "change_extra": ["aftersales.approve_aftersalecase"],
     },
+    "analytics": {
+        "title": "数据中心",
+        "models": [
+            ("analytics", m) for m in ("collectsite", "trafficreport", "adspend", "reportsubscription")
+        ],
+        "view_extra": ["analytics.view_datacenter"],
+        "change_extra": ["analytics.view_datacenter", "analytics.export_datacenter"],
+    },
     "alerts": {"title": "预警与通知", "models": [("core", "alert"), ("core", "notification")]},
     "audit": {"title": "审计记录", "models": [("core", "auditentry")]},
 }
@@ -142,6 +150,7 @@ ROLES: dict[str, dict[str, object]] = {
             "fulfillment": Level.VIEW,
             "aftersales": Level.VIEW,
             "receiving": Level.VIEW,
+            "analytics": Level.CHANGE,
             "alerts": Level.VIEW,
             "audit": Level.VIEW,
         },
@@ -170,6 +179,7 @@ ROLES: dict[str, dict[str, object]] = {
             "pricing": Level.CHANGE,
             "channels": Level.VIEW,
             "orders": Level.VIEW,
+            "analytics": Level.CHANGE,
             "alerts": Level.VIEW,
         },
         "extra": [],
@@ -201,6 +211,7 @@ ROLES: dict[str, dict[str, object]] = {
             "orders": Level.VIEW,
             "fulfillment": Level.VIEW,
             "aftersales": Level.VIEW,
+            "analytics": Level.VIEW,
             "alerts": Level.VIEW,
             "audit": Level.VIEW,
         },
@@ -231,6 +242,7 @@ def permissions_for(role: str) -> set[str]:
             granted.add(f"{app_label}.view_{model}")
             if level == Level.CHANGE and (app_label, model) not in READ_ONLY_MODELS:
                 granted.update(f"{app_label}.{action}_{model}" for action in ("add", "change", "delete"))
+        granted.update(AREAS[area].get("view_extra", []))  # type: ignore[arg-type]
         if level == Level.CHANGE:
             granted.update(AREAS[area].get("change_extra", []))  # type: ignore[arg-type]
     granted.update(spec["extra"])  # type: ignore[arg-type]
