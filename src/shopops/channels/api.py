@@ -38,6 +38,9 @@ class ShopOut(Schema):
     contact_name: str = Field(description="Masked (张**) unless the user holds core.view_pii")
     contact_phone: str = Field(description="Masked (138****1234) unless the user holds core.view_pii")
     return_address: str = Field(description="Masked after the district unless the user holds core.view_pii")
+    settings: dict[str, Any] = Field(
+        description="Order handling: reserve_on, unpaid timeouts, ship_within_hours, stock_effects_since (docs/orders.md)"
+    )
     created_at: DateTimeOut
     updated_at: DateTimeOut
 
@@ -63,6 +66,7 @@ class ShopCreateIn(Schema):
     contact_name: PlainText = Field("", max_length=50)
     contact_phone: PlainText = Field("", max_length=30)
     return_address: PlainText = Field("", max_length=300)
+    settings: dict[str, Any] = Field(default_factory=dict, description="Order handling settings (validated)")
 
 
 class ShopUpdateIn(Schema):
@@ -74,6 +78,9 @@ class ShopUpdateIn(Schema):
     contact_name: PlainText | None = Field(None, max_length=50)
     contact_phone: PlainText | None = Field(None, max_length=30)
     return_address: PlainText | None = Field(None, max_length=300)
+    settings: dict[str, Any] | None = Field(
+        None, description="Only the keys given change; the others keep their values (validated)"
+    )
 
 
 class ShopFilters(Schema):

@@ -17,7 +17,7 @@ from shopops.core.api import (
     requires,
 )
 from shopops.core.pii import shown
-from shopops.customers import queries
+from shopops.customers import queries, services
 from shopops.customers.models import Customer, CustomerAccount
 
 router = Router(tags=["customers"])
@@ -95,3 +95,31 @@ def list_customers(request: HttpRequest, filters: Query[CustomerFilters]) -> Que
 def get_customer(request: HttpRequest, customer_id: ObjectId) -> Customer:
     """One customer with their platform buyer accounts."""
     return queries.customer_detail(acting_user(request), customer_id)
+
+
+class BlacklistIn(Schema):
+    reason: PlainText = Field(..., min_length=1, max_length=200, description="Why (shown to reviewers)")
+
+
+class UnblacklistIn(Schema):
+    reason: PlainText = Field("", max_length=200)
+
+
+@router.post("/customers/{customer_id}/blacklist", response={200: CustomerDetailOut, **ERROR_RESPONSES})
+@requires("customers.change_customer")
+def blacklist_customer(request: HttpRequest, customer_id: ObjectId, payload: BlacklistIn) -> Customer:
+    """Put a customer on the blacklist: their new orders get a `blacklisted_buyer` review issue (audited)."""
+    user = acting_user(request)
+    queries.customer_detail(user, customer_id)  # 404 outside the user's scope
+    services.blacklist_customer(actor=user, customer_id=customer_id, reason=payload.reason)
+    return queries.customer_detail(user, customer_id)
+
+
+@router.post("/customers/{customer_id}/unblacklist", response={200: CustomerDetailOut, **ERROR_RESPONSES})
+@requires("customers.change_customer")
+def unblacklist_customer(request: HttpRequest, customer_id: ObjectId, payload: UnblacklistIn) -> Customer:
+    """Take a customer off the blacklist (audited)."""
+    user = acting_user(request)
+    queries.customer_detail(user, customer_id)
+    services.unblacklist_customer(actor=user, customer_id=customer_id, reason=payload.reason)
+    return queries.customer_detail(user, customer_id)

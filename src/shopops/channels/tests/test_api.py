@@ -74,6 +74,7 @@ def test_admin_sees_full_contact(admin_user, api_client_for):
         "contact_name": "张三",
         "contact_phone": "13812345678",
         "return_address": "浙江省杭州市余杭区文一西路969号",
+        "settings": {},
         "created_at": shop.created_at.astimezone(ZoneInfo("Asia/Shanghai")).isoformat(),
         "updated_at": shop.updated_at.astimezone(ZoneInfo("Asia/Shanghai")).isoformat(),
     }
@@ -265,3 +266,28 @@ def test_update_shop_without_permission_is_403(make_user, api_client_for):
     assert response.status_code == 403
     shop.refresh_from_db()
     assert shop.name == "天猫旗舰店"
+
+
+def test_update_shop_settings_partially_and_validated(admin_user, api_client_for):
+    # given a shop with one order setting
+    shop = make_shop()
+    shop.settings = {"ship_within_hours": 24}
+    shop.save()
+    client = api_client_for(admin_user)
+    # when the admin sets reserve_on only
+    response = client.patch(
+        f"/api/v1/shops/{shop.pk}", {"settings": {"reserve_on": "created"}}, content_type="application/json"
+    )
+    # then the other key keeps its value and the response shows both
+    assert response.status_code == 200, response.content
+    assert response.json()["settings"] == {"ship_within_hours": 24, "reserve_on": "created"}
+    shop.refresh_from_db()
+    assert shop.settings == {"ship_within_hours": 24, "reserve_on": "created"}
+    # and an invalid value is refused per field, changing nothing
+    bad = client.patch(
+        f"/api/v1/shops/{shop.pk}", {"settings": {"reserve_on": "never"}}, content_type="application/json"
+    )
+    assert bad.status_code == 422
+    assert "settings.reserve_on" in bad.json()["fields"]
+    shop.refresh_from_db()
+    assert shop.settings["reserve_on"] == "created"
