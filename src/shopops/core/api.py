@@ -3,6 +3,7 @@
 import datetime as dt
 import functools
 import hashlib
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
@@ -10,8 +11,8 @@ from typing import Annotated, Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError, models
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db import DataError, IntegrityError, models, transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
@@ -19,7 +20,7 @@ from ninja.pagination import LimitOffsetPagination
 from ninja.throttling import SimpleRateThrottle
 from pydantic import AfterValidator, AwareDatetime, PlainSerializer, WithJsonSchema
 
-from shopops.core.errors import DomainError, InvalidInput
+from shopops.core.errors import Conflict, DomainError, InvalidInput
 from shopops.core.money import CENT
 from shopops.core.permissions import check_permission
 
@@ -299,3 +300,74 @@ class TokenOrUserThrottle(SimpleRateThrottle):
         else:
             ident = "anon:" + hashlib.sha256(str(self.get_ident(request)).encode()).hexdigest()[:16]
         return f"throttle_{self.scope}_{ident}"
+
+
+# Idempotency-Key: a retried POST replays the first answer instead of acting twice.
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(value: str | None, *, required: bool) -> str:
+    """The stripped key, '' when absent and optional; 422 when required and missing or longer than 64."""
+    key = (value or "").strip()
+    if not key and required:
+        raise InvalidInput(
+            "缺少 Idempotency-Key 请求头",
+            fields={IDEMPOTENCY_HEADER: "必填"},
+            code="idempotency_key_required",
+        )
+    if len(key) > 64:
+        raise InvalidInput("Idempotency-Key 最多 64 个字符", fields={IDEMPOTENCY_HEADER: "最多 64 个字符"})
+    return key
+
+
+def _claim_idempotency(user: Any, scope: str, key: str, request_hash: str) -> tuple[Any, bool]:
+    """The record of this key (created now → True), or the earlier one to replay (→ False)."""
+    from shopops.core.models import IdempotencyRecord
+
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                user=user, scope=scope, key=key, request_hash=request_hash
+            )
+        return record, True
+    except IntegrityError:
+        record = IdempotencyRecord.objects.select_for_update().get(user=user, scope=scope, key=key)
+    if record.request_hash != request_hash:
+        raise Conflict(
+            "该 Idempotency-Key 已用于另一个请求",
+            fields={IDEMPOTENCY_HEADER: "已使用"},
+            code="idempotency_key_reused",
+        )
+    if not record.status_code:
+        raise Conflict("相同 Idempotency-Key 的请求正在处理", code="idempotency_in_progress")
+    return record, False
+
+
+def run_idempotent(
+    *,
+    user: Any,
+    scope: str,
+    key: str,
+    body: Any,
+    run: Callable[[], tuple[int, dict[str, Any], str]],
+) -> HttpResponse:
+    """Run `run` (→ status, JSON body, object id) once per (user, scope, key), in one transaction.
+
+    Without a key it simply runs. With one, the answer is stored; a retry with the same key and body
+    gets it again (header Idempotent-Replayed: true), the same key with another body is a 409
+    `idempotency_key_reused`. A request that fails (4xx) stores nothing, so it may be retried as is.
+    """
+    if not key:
+        status, data, _object_id = run()
+        return JsonResponse(data, status=status)
+    request_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    with transaction.atomic():
+        record, is_new = _claim_idempotency(user, scope, key, request_hash)
+        if not is_new:
+            replay = JsonResponse(record.response, status=record.status_code)
+            replay["Idempotent-Replayed"] = "true"
+            return replay
+        record.status_code, record.response, record.object_id = run()
+        record.save(update_fields=["status_code", "response", "object_id"])
+    return JsonResponse(record.response, status=record.status_code)

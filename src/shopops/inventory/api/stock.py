@@ -25,8 +25,10 @@ from shopops.core.api import (
     PlainText,
     acting_user,
     apply_ordering,
+    idempotency_key,
     ordering_description,
     requires,
+    run_idempotent,
 )
 from shopops.core.errors import InvalidInput, NotFound
 from shopops.inventory import queries as inventory_queries
@@ -287,18 +289,37 @@ class MovementOut(Schema):
 
 @router.post("/inventory/adjustments", response={201: MovementOut, **ERROR_RESPONSES})
 @requires("inventory.change_stocklevel")
-def adjust_stock(request: HttpRequest, payload: AdjustIn) -> Status[StockMovement]:
+def adjust_stock(
+    request: HttpRequest,
+    payload: AdjustIn,
+    idempotency_key_header: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Optional: a retry with the same key and body replays the first answer instead of "
+        "adjusting twice (header Idempotent-Replayed); the same key with another body is 409",
+    ),
+) -> HttpResponse:
     """Correct on-hand stock with a reason (调整, 盘盈, 盘亏, 报损): one ledger row, audited as stock.adjusted."""
-    _warehouse_in_scope(request, payload.warehouse_id)
-    movement = inventory_services.adjust_stock(
-        sku_id=payload.sku_id,
-        warehouse_id=payload.warehouse_id,
-        quantity_delta=payload.quantity_delta,
-        reason=payload.reason,
-        movement_type=payload.movement_type,
-        actor=acting_user(request),
+    user = acting_user(request)
+    key = idempotency_key(idempotency_key_header, required=False)
+
+    def adjust() -> tuple[int, dict[str, Any], str]:
+        _warehouse_in_scope(request, payload.warehouse_id)
+        movement = inventory_services.adjust_stock(
+            sku_id=payload.sku_id,
+            warehouse_id=payload.warehouse_id,
+            quantity_delta=payload.quantity_delta,
+            reason=payload.reason,
+            movement_type=payload.movement_type,
+            actor=user,
+        )
+        saved = StockMovement.objects.select_related("sku", "warehouse", "actor").get(pk=movement.pk)
+        return 201, MovementOut.from_orm(saved).model_dump(mode="json"), str(saved.pk)
+
+    return run_idempotent(
+        user=user, scope="inventory.adjust", key=key, body=payload.model_dump(mode="json"), run=adjust
     )
-    return Status(201, StockMovement.objects.select_related("sku", "warehouse", "actor").get(pk=movement.pk))
 
 
 # the ledger

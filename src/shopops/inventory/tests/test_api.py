@@ -418,6 +418,41 @@ def test_adjust_stock_writes_one_ledger_row(world, make_user, api_client_for):
     assert AuditEntry.objects.filter(action="stock.adjusted", actor=user).count() == 1
 
 
+def test_adjust_stock_retry_with_idempotency_key_adjusts_once(world, make_user, api_client_for):
+    # given warehouse staff whose network drops the first answer
+    client = api_client_for(make_user("warehouse"))
+    body = {
+        "sku_id": world["sku"].pk,
+        "warehouse_id": world["first"].pk,
+        "quantity_delta": -2,
+        "reason": "破损",
+        "movement_type": "damage",
+    }
+
+    def post(payload, key):
+        return client.post(
+            "/api/v1/inventory/adjustments", payload, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+        )
+
+    # when the same request is sent twice with one key
+    first = post(body, "adj-001")
+    second = post(body, "adj-001")
+    # then stock moved once and the retry replays the first answer
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.json() == first.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert StockLevel.objects.get(sku=world["sku"], warehouse=world["first"]).on_hand == 8
+    assert StockMovement.objects.filter(movement_type="damage").count() == 1
+    # and the key reused for another body is refused, changing nothing
+    other = post({**body, "quantity_delta": -5}, "adj-001")
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert StockLevel.objects.get(sku=world["sku"], warehouse=world["first"]).on_hand == 8
+    # and without a key each request adjusts (the key is optional here)
+    assert post(body, "").status_code == 201
+    assert StockLevel.objects.get(sku=world["sku"], warehouse=world["first"]).on_hand == 6
+
+
 def test_adjust_below_reserved_is_409_and_nothing_changes(world, admin_user, api_client_for):
     # given HZ: 10 on hand, 2 reserved
     before = state()

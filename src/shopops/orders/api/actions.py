@@ -7,13 +7,10 @@ and the same body gets the stored answer again, with the same status code (201) 
 `idempotency_key_reused`. A request that failed (4xx) stores nothing, so it may be retried as is.
 """
 
-import hashlib
-import json
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, Header, Schema
 
@@ -27,10 +24,11 @@ from shopops.core.api import (
     ObjectId,
     PlainText,
     acting_user,
+    idempotency_key,
     requires,
+    run_idempotent,
 )
-from shopops.core.errors import Conflict, InvalidInput, NotFound
-from shopops.core.models import IdempotencyRecord
+from shopops.core.errors import InvalidInput, NotFound
 from shopops.core.pii import shown
 from shopops.orders import services
 from shopops.orders.api.common import router
@@ -227,57 +225,19 @@ def _order_input(payload: OrderCreateIn) -> OrderInput:
     )
 
 
-def _idempotency_key(value: str | None) -> str:
-    key = (value or "").strip()
-    if not key:
-        raise InvalidInput(
-            "缺少 Idempotency-Key 请求头", fields={"Idempotency-Key": "必填"}, code="idempotency_key_required"
-        )
-    if len(key) > 64:
-        raise InvalidInput("Idempotency-Key 最多 64 个字符", fields={"Idempotency-Key": "最多 64 个字符"})
-    return key
-
-
-def _claim(user: Any, key: str, request_hash: str) -> tuple[IdempotencyRecord, bool]:
-    """The record of this key (created now → True), or the earlier one to replay (→ False)."""
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                user=user, scope=CREATE_SCOPE, key=key, request_hash=request_hash
-            )
-        return record, True
-    except IntegrityError:
-        record = IdempotencyRecord.objects.select_for_update().get(user=user, scope=CREATE_SCOPE, key=key)
-    if record.request_hash != request_hash:
-        raise Conflict(
-            "该 Idempotency-Key 已用于另一个请求",
-            fields={"Idempotency-Key": "已使用"},
-            code="idempotency_key_reused",
-        )
-    if not record.status_code:
-        raise Conflict("相同 Idempotency-Key 的请求正在处理", code="idempotency_in_progress")
-    return record, False
-
-
 @router.post("/orders", response={200: OrderWrittenOut, 201: OrderWrittenOut, **ERROR_RESPONSES})
 @requires("orders.change_order")
 def create_order(
     request: HttpRequest,
     payload: OrderCreateIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
+    idempotency_key_header: str | None = Header(None, alias="Idempotency-Key", max_length=200),
 ) -> HttpResponse:
     """Create an order of the own web shop. 201 created; 200 when the shop already had this external id;
     a retry with the same Idempotency-Key and body replays the first answer (header Idempotent-Replayed)."""
     user = acting_user(request)
-    key = _idempotency_key(idempotency_key)
-    body = payload.model_dump(mode="json")
-    request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    with transaction.atomic():
-        record, is_new = _claim(user, key, request_hash)
-        if not is_new:
-            replay = JsonResponse(record.response, status=record.status_code)
-            replay["Idempotent-Replayed"] = "true"
-            return replay
+    key = idempotency_key(idempotency_key_header, required=True)
+
+    def create() -> tuple[int, dict[str, Any], str]:
         shop = Shop.objects.for_user(user).filter(pk=payload.shop_id).first()
         if shop is None:
             raise NotFound("店铺不存在或不在您的权限范围内", fields={"shop_id": "不存在"})
@@ -285,11 +245,11 @@ def create_order(
             raise InvalidInput("只能通过接口为自营网店创建订单", fields={"shop_id": "须为自营网店"})
         existed = Order.objects.filter(shop=shop, external_id=payload.external_id.strip()).exists()
         order = services.create_order(actor=user, shop_id=shop.pk, data=_order_input(payload), via="api")
-        record.status_code = 200 if existed else 201
-        record.response = _serialized(request, order)
-        record.object_id = str(order.pk)
-        record.save(update_fields=["status_code", "response", "object_id"])
-    return JsonResponse(record.response, status=record.status_code)
+        return (200 if existed else 201), _serialized(request, order), str(order.pk)
+
+    return run_idempotent(
+        user=user, scope=CREATE_SCOPE, key=key, body=payload.model_dump(mode="json"), run=create
+    )
 
 
 @router.post("/orders/{order_id}/transitions", response={200: OrderWrittenOut, **ERROR_RESPONSES})
