@@ -225,6 +225,7 @@ def worker(argv: list[str]) -> dict[str, Any]:
     from shopops.orders.models import Order, OrderEvent, OrderLine
 
     profile = cProfile.Profile() if "--profile" in argv else None
+    cpu_started = time.process_time()
     started = time.perf_counter()
     if profile is not None:
         profile.enable()
@@ -233,11 +234,19 @@ def worker(argv: list[str]) -> dict[str, Any]:
         profile.disable()
         pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     assert not result.errors, result.errors[:5]
     maxrss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     counts = {"orders": Order.objects.count(), "lines": OrderLine.objects.count()}
     counts["events"] = OrderEvent.objects.count()
-    return {**result.counts(), **counts, "seconds": seconds, "maxrss_mib": maxrss_mib}
+    return {
+        **result.counts(),
+        **counts,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "maxrss_mib": maxrss_mib,
+        "load": os.getloadavg()[0],
+    }
 
 
 def duckdb_peer(path: Path, encoding: str) -> float:
@@ -307,12 +316,18 @@ def report(
         f" (re-import: {again['orders']:,} / {again['lines']:,} / {again['events']:,},"
         f" unchanged rows {again['unchanged']:,})"
     )
-    print(f"{'what':34} {'seconds':>9} {'lines/s':>10} {'maxrss MiB':>11} {'ours/this':>10}")
+    # CPU seconds (the worker's own) and the 1-minute load average at its end: the machine is shared,
+    # and wall seconds move with what else runs on it.
+    print(
+        f"{'what':34} {'seconds':>9} {'lines/s':>10} {'maxrss MiB':>11} {'ours/this':>10}"
+        f" {'cpu s':>8} {'load':>6}"
+    )
     ours = first["seconds"]
     for label, figures in (("ours: import", first), ("ours: re-import (unchanged)", again)):
         print(
             f"{label:34} {figures['seconds']:9.1f} {count / figures['seconds']:10,.0f}"
             f" {figures['maxrss_mib']:11.0f} {ours / figures['seconds']:10.2f}"
+            f" {figures['cpu_seconds']:8.1f} {figures['load']:6.1f}"
         )
     for label, seconds in peers.items():
         print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from shopops.core.errors import InvalidInput
@@ -9,11 +10,15 @@ from shopops.core.errors import InvalidInput
 CENT = Decimal("0.01")
 MONEY_MAX_DIGITS = 14
 MONEY_DECIMAL_PLACES = 2
+# Amounts must stay below this (what a DecimalField(max_digits=14, decimal_places=2) holds).
+MONEY_LIMIT = Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES)
 
 
 def to_money(value: object, *, field: str = "amount") -> Decimal:
     """Parse a money value (Decimal, int, str with optional ¥/元/commas); never via float."""
-    if isinstance(value, Decimal):
+    if type(value) is Decimal:
+        amount = value  # the common case first: no isinstance chain
+    elif isinstance(value, Decimal):
         amount = value
     elif isinstance(value, int) and not isinstance(value, bool):
         amount = Decimal(value)
@@ -31,9 +36,24 @@ def to_money(value: object, *, field: str = "amount") -> Decimal:
     if not amount.is_finite():
         raise InvalidInput(f"“{value}”不是有效金额", fields={field: "不是有效金额"})
     quantized = amount.quantize(CENT, rounding=ROUND_HALF_UP)
-    if abs(quantized) >= Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES):
+    if abs(quantized) >= MONEY_LIMIT:
         raise InvalidInput(f"金额 {value} 超出范围", fields={field: "超出范围"})
     return quantized
+
+
+# Plain amount text as files write it: "12.34", "99", "12.34元" (ASCII digits, at most 12 integer digits).
+_PLAIN_AMOUNT = re.compile(r"([0-9]{1,12}(?:\.[0-9]{1,12})?)元?")
+
+
+def plain_money(text: str) -> Decimal | None:
+    """The fast path of `to_money` for plain non-negative amount text (`12.34`, `99元`): the same
+    quantized Decimal `to_money(text)` gives, or None when the text needs `to_money` (signs,
+    thousands separators, ¥, spaces, exponents, out-of-range amounts...)."""
+    match = _PLAIN_AMOUNT.fullmatch(text)
+    if match is None:
+        return None
+    amount = Decimal(match.group(1)).quantize(CENT, rounding=ROUND_HALF_UP)
+    return amount if amount < MONEY_LIMIT else None
 
 
 def split_pro_rata(total: Decimal, weights: list[Decimal]) -> list[Decimal]:

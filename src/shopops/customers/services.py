@@ -19,6 +19,7 @@ import functools
 import hashlib
 import hmac
 import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -155,6 +156,9 @@ def match_customers(keys: Sequence[BuyerKey]) -> list[Customer | None]:
     """`match_customer` for a chunk of buyers (an import chunk) in a handful of queries, same order as
     `keys`. Buyers of the chunk sharing a buyer id or a phone hash get the same customer."""
     hashes = [phone_hash(key.phone) if key.phone_hash is None else key.phone_hash for key in keys]
+    if not any(hashes) and not any(key.buyer_id for key in keys):
+        nobody: list[Customer | None] = [None] * len(keys)
+        return nobody  # nothing to key on (an item report has no buyer columns): no queries
     with transaction.atomic():
         by_account, by_hash = _known(keys, hashes)
         results: list[Customer | None] = []
@@ -174,10 +178,58 @@ def match_customers(keys: Sequence[BuyerKey]) -> list[Customer | None]:
                 new_accounts[account_key] = customer
                 by_account[account_key] = customer
             results.append(customer)
-        Customer.objects.bulk_create(new_customers)
+        _insert_customers(new_customers)
         results = _link_accounts(new_accounts, new_customers, results)
         _touch_order_times(keys, results)
     return results
+
+
+def _parameter_limit() -> int:
+    """How many parameters one statement may carry on this connection (SQLite's compile-time limit is
+    32766 since 3.32; Django assumes 999)."""
+    if connection.vendor == "postgresql":
+        return 65535
+    raw = connection.connection
+    getlimit = getattr(raw, "getlimit", None)
+    if connection.vendor == "sqlite" and getlimit is not None:
+        return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return int(connection.features.max_query_params or 999)
+
+
+def _insert_customers(customers: list[Customer]) -> None:
+    """INSERT a chunk's new customers and set their ids: one `INSERT … RETURNING id` per chunk where the
+    database has RETURNING (`bulk_create` on SQLite sends ~90 rows a statement, Django assuming 999
+    parameters). Values are prepared by the fields as `bulk_create` does (`pre_save`, then
+    `get_db_prep_save`: the insert time, datetimes as the backend stores them)."""
+    if not customers:
+        return
+    if not connection.features.can_return_rows_from_bulk_insert:
+        Customer.objects.bulk_create(customers)
+        return
+    fields = [field for field in Customer._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    table = quote(Customer._meta.db_table)
+    size = max(1, _parameter_limit() // len(fields))
+    with connection.cursor() as cursor:
+        for start in range(0, len(customers), size):
+            part = customers[start : start + size]
+            params = [
+                field.get_db_prep_save(field.pre_save(customer, add=True), connection)
+                for customer in part
+                for field in fields
+            ]
+            values = ", ".join([row] * len(part))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {quote('id')}",
+                params,
+            )
+            # rows come back in VALUES order (what bulk_create relies on, on both databases)
+            for customer, (pk,) in zip(part, cursor.fetchall(), strict=True):
+                customer.pk = pk
+                customer._state.adding = False
+                customer._state.db = connection.alias
 
 
 def _link_accounts(

@@ -93,6 +93,39 @@ def test_match_customers_for_a_chunk_uses_few_queries_and_dedupes_within_the_chu
     assert len(queries.captured_queries) <= 60  # 10 new customers + 10 accounts, the rest constant
 
 
+def test_new_customers_of_a_chunk_go_in_with_their_ids_in_one_statement():
+    # given
+    when = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    keys = [
+        BuyerKey(platform="tmall", buyer_id=f"b{number}", phone=f"139{number:08d}", name=f"顾客{number}",
+                 ordered_at=when + dt.timedelta(minutes=number))
+        for number in range(300)
+    ]  # fmt: skip
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        found = services.match_customers(keys)
+
+    # then: each customer object is its own row, with what the key said
+    inserts = [
+        query
+        for query in queries.captured_queries
+        if query["sql"].startswith('INSERT INTO "customers_customer"')
+    ]
+    assert len(inserts) == 1
+    assert len({customer.pk for customer in found}) == 300
+    rows = Customer.objects.in_bulk([customer.pk for customer in found])
+    for number, customer in enumerate(found):
+        stored = rows[customer.pk]
+        assert (stored.name, stored.phone_hash) == (f"顾客{number}", services.phone_hash(f"139{number:08d}"))
+        assert stored.first_order_at == stored.last_order_at == when + dt.timedelta(minutes=number)
+        assert stored.created_at is not None
+        assert customer._state.adding is False
+    assert dict(CustomerAccount.objects.values_list("buyer_id", "customer_id")) == {
+        f"b{number}": customer.pk for number, customer in enumerate(found)
+    }
+
+
 def test_blacklist_and_unblacklist_are_audited(admin_user):
     customer = services.match_customer(platform="tmall", buyer_id="x")
     services.blacklist_customer(actor=admin_user, customer_id=customer.pk, reason="恶意差评")

@@ -14,7 +14,7 @@ from typing import Any
 from shopops.channels.queries import PlatformFormat
 from shopops.core import tabular
 from shopops.core.errors import InvalidInput
-from shopops.core.money import CENT
+from shopops.core.money import CENT, plain_money
 from shopops.core.tabular import Column, TableRow
 from shopops.orders.models import OrderStatus
 from shopops.orders.services.inputs import LineInput, OrderInput
@@ -154,15 +154,37 @@ def cached(parse: Callable[[str], Any], size: int = 50_000) -> Callable[[str], A
     return parse_cached
 
 
+def parse_money(text: str) -> Decimal:
+    """`tabular.parse_money` with a fast path for plain amounts (`12.34`, `99元`): same Decimal."""
+    amount = plain_money(text)
+    return tabular.parse_money(text) if amount is None else amount
+
+
 def refund_money_parser(refund_map: dict[str, str]) -> Callable[[str], Decimal]:
     """退款金额 may hold text such as `无退款申请` (a refund map word meaning none): that is 0."""
     words = {tabular.normalise_header(word) for word, level in refund_map.items() if level == "none"}
     words |= {tabular.normalise_header("无退款申请")}
 
     def parse(text: str) -> Decimal:
+        # a plain amount folds to itself (ASCII digits, '.', 元): no NFKC needed to compare with the words
+        amount = plain_money(text)
+        if amount is not None and text not in words:
+            return amount
         if _fold(text) in words:
             return ZERO
         return tabular.parse_money(text)
+
+    return parse
+
+
+def identifier_parser(max_length: int) -> Callable[[str], str]:
+    """`tabular.identifier_parser` with a fast path for all-digit ids (no exponent to refuse)."""
+    full = tabular.identifier_parser(max_length)
+
+    def parse(text: str) -> str:
+        if text.isdigit() and len(text) <= max_length:
+            return text
+        return full(text)
 
     return parse
 
@@ -198,14 +220,14 @@ def parse_currency(text: str) -> str:
 
 def _parsers(platform_format: PlatformFormat, zone: dt.tzinfo) -> dict[str, Callable[[str], Any] | None]:
     parsers: dict[str, Callable[[str], Any] | None] = {
-        "id": tabular.identifier_parser(64),
-        "id40": tabular.identifier_parser(40),
+        "id": identifier_parser(64),
+        "id40": identifier_parser(40),
         "time": time_parser(zone),
         "text": None,
-        "money": cached(tabular.parse_money),
+        "money": cached(parse_money),
         "refund_money": cached(refund_money_parser(platform_format.refund)),
         "phone": parse_phone,
-        "quantity": parse_quantity,
+        "quantity": cached(parse_quantity, 1000),
         "flag": parse_flag,
         "currency": parse_currency,
     }
@@ -261,6 +283,8 @@ class Reading:
         self.fulfillment = {key(raw): value for raw, value in self.platform_format.fulfillment.items()}
         self.separator = str(self.platform_format.quirk("status_separator", ""))
         self.first_row_only = bool(self.platform_format.quirk("order_columns_on_first_row", False))
+        # the order-level columns this format has (looked up once, not once per order)
+        self.order_keys = [key for key in self.platform_format.columns if key in ORDER_KINDS]
 
     def status_of(self, raw: str) -> tuple[str | None, str | None]:
         """Normalized status and refund level of a raw status text (combined texts split on the separator)."""
@@ -430,8 +454,7 @@ def _lines(reading: Reading, rows: list[TableRow], values: dict[str, Any]) -> li
 
 def order_values(reading: Reading, rows: list[TableRow]) -> dict[str, Any]:
     """The order-level cells of an order's rows (Shopify: first row only; else first non-empty)."""
-    keys = [key for key in reading.platform_format.columns if key in ORDER_KINDS]
-    return {key: _first(rows, key, reading.first_row_only) for key in keys}
+    return {key: _first(rows, key, reading.first_row_only) for key in reading.order_keys}
 
 
 def _has_error(rows: list[TableRow], key: str) -> bool:

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from shopops.catalog.models import Sku
 from shopops.channels.models import Shop
@@ -30,7 +31,7 @@ from shopops.core.errors import DomainError
 from shopops.core.tabular import Action, ImportResult, RowError, TableRow
 from shopops.customers.services import BuyerKey, match_customers
 from shopops.orders import services
-from shopops.orders.imports.bulk import Inserter
+from shopops.orders.imports.bulk import Inserter, fetch_in
 from shopops.orders.imports.reading import Reading, build_order
 from shopops.orders.models import (
     Order,
@@ -43,6 +44,14 @@ from shopops.orders.models import (
 from shopops.orders.services.creation import PreparedOrder, prepare_order
 from shopops.orders.services.inputs import OrderInput
 from shopops.orders.services.refunds import refund_status_for
+from shopops.orders.services.review import (
+    NewOrder,
+    ReviewSettings,
+    active_rules,
+    new_order_outcome,
+    review_new_orders,
+    review_settings,
+)
 
 VIA = "import"
 # Stored values that are not the platform's word: the shop, and what stock effects made of the order.
@@ -72,6 +81,23 @@ class PlannedOrder:
     prepared: PreparedOrder
     existing: dict[str, Any] | None = None
     changes: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Created:
+    """What `_create` made of a chunk's new orders: their ids, those with stock effects to settle
+    (reviewed the usual way afterwards) and the history ones (`tracked` is empty for a history file)
+    with the review outcome their INSERT carried, reviewed from these values."""
+
+    ids: list[int] = field(default_factory=list)
+    tracked: list[int] = field(default_factory=list)
+    untracked: list[NewOrder] = field(default_factory=list)
+    outcomes: list[tuple[str, bool]] = field(default_factory=list)
+    config: ReviewSettings = field(default_factory=review_settings)
+    now: dt.datetime = field(default_factory=timezone.now)
+
+    def __post_init__(self) -> None:
+        self.rules = active_rules(self.config)
 
 
 def _line_tuple(values: dict[str, Any]) -> tuple[Any, ...]:
@@ -130,6 +156,9 @@ class OrderWriter:
         self.orders_unchanged = 0
         self.amounts_from_lines = bool(reading.platform_format.quirk("order_amounts_from_lines", False))
         self.inserters = {model: Inserter(model) for model in (Order, OrderLine, OrderEvent)}
+        # external ids of this chunk looked up by `_not_from_this_file`, and those the shop already has
+        self.looked_up: set[str] = set()
+        self.known: set[str] = set()
 
     def discard_state(self) -> None:
         self.skus.clear()
@@ -204,24 +233,40 @@ class OrderWriter:
         created = self._create(new)
         changed = self._update(known)
         # stock first: the review reads the stock state (out_of_stock), as create_order does
-        for order_id in self._tracked(created):
+        for order_id in created.tracked:
             services.sync_order_stock(actor=self.actor, order_id=order_id)
-        touched = created + changed
+        touched = created.tracked + changed
         if touched:
             services.review_orders(order_ids=touched, actor=self.actor)
+        if created.untracked:
+            # history orders (no stock effects): reviewed from the values written, no reload
+            review_new_orders(
+                created.untracked,
+                written=created.outcomes,
+                actor=self.actor,
+                config=created.config,
+                now=created.now,
+            )
 
     def _not_from_this_file(self, groups: list[list[TableRow]]) -> list[list[TableRow]]:
         """Orders last written from this very file (same SHA-256) are unchanged: the file cannot say
         anything about them it did not say before. Saves reading them again on a repeated import."""
         keys = {rows[0].values.get("external_id") for rows in groups if all(row.is_valid for row in rows)}
         keys.discard(None)
+        self.looked_up, self.known = set(), set()
         if not keys or self.validate_only:
             return groups
-        seen = set(
-            Order.objects.filter(
-                shop=self.shop, external_id__in=list(keys), import_sha256=self.sha256
-            ).values_list("external_id", flat=True)
-        )
+        seen: set[str] = set()
+        for external_id, sha256 in fetch_in(
+            f"SELECT external_id, import_sha256 FROM {Order._meta.db_table} WHERE shop_id = %s AND",
+            "external_id",
+            sorted(keys),
+            [self.shop.pk],
+        ):
+            self.known.add(external_id)
+            if sha256 == self.sha256:
+                seen.add(external_id)
+        self.looked_up = {key for key in keys if key is not None}
         if not seen:
             return groups
         remaining = []
@@ -238,6 +283,8 @@ class OrderWriter:
         if not plans:
             return
         by_id = {plan.prepared.values["external_id"]: plan for plan in plans}
+        if self.looked_up.issuperset(by_id) and not self.known.intersection(by_id):
+            return  # `_not_from_this_file` found none of them in the shop: all new (a first import)
         rows = Order.objects.filter(shop=self.shop, external_id__in=list(by_id)).values()
         orders: dict[int, dict[str, Any]] = {row["id"]: dict(row) for row in rows}
         if not orders:
@@ -268,11 +315,14 @@ class OrderWriter:
         ]
         return match_customers(keys)
 
-    def _create(self, plans: list[PlannedOrder]) -> list[int]:
+    def _create(self, plans: list[PlannedOrder]) -> Created:
+        created = Created()
         if not plans:
-            return []
+            return created
         customers = self._customers(plans)
         rows = []
+        lines: list[list[dict[str, Any]]] = []
+        subjects: list[NewOrder | None] = []
         for plan, customer in zip(plans, customers, strict=True):
             values = dict(plan.prepared.values)
             values["shop_id"] = values.pop("shop").pk
@@ -282,19 +332,42 @@ class OrderWriter:
                 paid=values["paid_amount"], refunded=values["refunded_amount"]
             )
             values["import_sha256"] = self.sha256
+            line_values = _prepared_line_values(plan.prepared)
+            subject = None
+            if values["stock_state"] == StockState.UNTRACKED:
+                # no stock effects to wait for: the review outcome goes in with the INSERT
+                subject = NewOrder(
+                    values,
+                    customer,
+                    [(line["sku_id"], line["merchant_code"], line["quantity"]) for line in line_values],
+                )
+                outcome = new_order_outcome(subject, created.config, created.now, created.rules)
+                values["review_status"], values["is_valid"] = outcome
+                created.outcomes.append(outcome)
             rows.append(values)
+            lines.append(line_values)
+            subjects.append(subject)
         self.inserters[Order].insert(rows)
         external_ids = [values["external_id"] for values in rows]
         ids = dict(
-            Order.objects.filter(shop=self.shop, external_id__in=external_ids).values_list(
-                "external_id", "pk"
+            fetch_in(
+                f"SELECT external_id, id FROM {Order._meta.db_table} WHERE shop_id = %s AND",
+                "external_id",
+                external_ids,
+                [self.shop.pk],
             )
         )
         order_ids = [ids[external_id] for external_id in external_ids]
+        for order_id, subject in zip(order_ids, subjects, strict=True):
+            if subject is None:
+                created.tracked.append(order_id)
+            else:
+                subject.pk = order_id
+                created.untracked.append(subject)
         self.inserters[OrderLine].insert(
             {"order_id": order_id, "line_no": number, **line}
-            for order_id, plan in zip(order_ids, plans, strict=True)
-            for number, line in enumerate(_prepared_line_values(plan.prepared), start=1)
+            for order_id, order_lines in zip(order_ids, lines, strict=True)
+            for number, line in enumerate(order_lines, start=1)
         )
         message = f"导入 {self.filename}"[:500]
         self.inserters[OrderEvent].insert(
@@ -312,18 +385,8 @@ class OrderWriter:
         for plan in plans:
             _mark(plan.rows, Action.CREATED, plan.data.external_id, {})
         self.orders_created += len(order_ids)
-        return order_ids
-
-    def _tracked(self, order_ids: list[int]) -> list[int]:
-        """New orders whose stock the import must settle (history orders are untracked: nothing to do)."""
-        if not order_ids:
-            return []
-        return list(
-            Order.objects.filter(pk__in=order_ids)
-            .exclude(stock_state=StockState.UNTRACKED)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        created.ids = order_ids
+        return created
 
     # Existing orders.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
@@ -130,9 +131,16 @@ def refresh_validity(order: Order) -> bool:
     return valid
 
 
+# Zones whose utcoffset() is never None: a datetime carrying one is aware without asking the zone
+# (ZoneInfo.utcoffset is slow, and an import checks a few times per order).
+_ALWAYS_AWARE = (zoneinfo.ZoneInfo, dt.timezone)
+
+
 def aware(value: dt.datetime | None, *, field: str) -> dt.datetime | None:
     if value is None:
         return None
+    if type(value) is dt.datetime and type(value.tzinfo) in _ALWAYS_AWARE:
+        return value
     if not isinstance(value, dt.datetime) or timezone.is_naive(value):
         raise InvalidInput("时间须带时区", fields={field: "须为带时区的时间"})
     return value

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -25,7 +25,7 @@ from shopops.catalog.models import Sku
 from shopops.channels.models import Shop
 from shopops.channels.services import ShopSettings
 from shopops.core.errors import InvalidInput, required_text
-from shopops.core.money import CENT, split_pro_rata, to_money
+from shopops.core.money import CENT, MONEY_LIMIT, split_pro_rata, to_money
 from shopops.customers.services import keyed_hash, normalize_phone, phone_hash, phone_last4
 from shopops.orders.models import OrderStatus, OrderType
 from shopops.orders.services.common import aware
@@ -84,10 +84,26 @@ def split_discount(total: Decimal, grosses: list[Decimal]) -> list[Decimal]:
 def _money(value: Decimal | None, field_name: str) -> Decimal | None:
     if value is None:
         return None
+    if type(value) is Decimal and value.is_finite():
+        # the common case (an import's parsed amounts): what `to_money` does to a Decimal, inline
+        amount = value.quantize(CENT, rounding=ROUND_HALF_UP)
+        if ZERO <= amount < MONEY_LIMIT:
+            return amount
     amount = to_money(value, field=field_name)
     if amount < ZERO:
         raise InvalidInput("金额不能为负", fields={field_name: "不能为负"})
     return amount
+
+
+def _line_money(value: Decimal | None, index: int, name: str) -> Decimal | None:
+    """`_money` of a line's amount; the field name (`lines.2.unit_price`) is only built for an error."""
+    if value is None:
+        return None
+    if type(value) is Decimal and value.is_finite():
+        amount = value.quantize(CENT, rounding=ROUND_HALF_UP)
+        if ZERO <= amount < MONEY_LIMIT:
+            return amount
+    return _money(value, f"lines.{index}.{name}")
 
 
 def _match_skus(lines: list[LineInput]) -> list[int | None]:
@@ -107,21 +123,30 @@ def _match_skus(lines: list[LineInput]) -> list[int | None]:
     return matched
 
 
-def _prepare_lines(data: OrderInput, sku_ids: list[int | None]) -> list[PreparedLine]:
+def _check_lines(data: OrderInput) -> tuple[list[Decimal], list[Decimal]]:
+    """The lines' gross amounts (unit price × quantity) and discounts, validated."""
     grosses: list[Decimal] = []
     for index, line in enumerate(data.lines, start=1):
         if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or line.quantity <= 0:
             raise InvalidInput(
                 f"第 {index} 行数量须为正整数", fields={f"lines.{index}.quantity": "须为正整数"}
             )
-        price = _money(line.unit_price, f"lines.{index}.unit_price") or ZERO
+        price = _line_money(line.unit_price, index, "unit_price") or ZERO
         grosses.append((price * line.quantity).quantize(CENT))
     discounts = [
-        _money(line.discount, f"lines.{index}.discount") or ZERO for index, line in enumerate(data.lines, 1)
+        _line_money(line.discount, index, "discount") or ZERO for index, line in enumerate(data.lines, 1)
     ]
-    order_discount = (_money(data.shop_discount, "shop_discount") or ZERO) + (
-        _money(data.platform_discount, "platform_discount") or ZERO
-    )
+    return grosses, discounts
+
+
+def _prepare_lines(
+    data: OrderInput,
+    sku_ids: list[int | None],
+    order_discount: Decimal,
+    line_checks: tuple[list[Decimal], list[Decimal]],
+) -> list[PreparedLine]:
+    """The lines' amounts; `order_discount`: shop + platform discount, `line_checks`: `_check_lines`."""
+    grosses, discounts = line_checks
     no_line_shares = all(value == ZERO for value in discounts) and all(
         line.amount is None for line in data.lines
     )
@@ -131,7 +156,7 @@ def _prepare_lines(data: OrderInput, sku_ids: list[int | None]) -> list[Prepared
     for index, (line, sku_id, gross, discount) in enumerate(
         zip(data.lines, sku_ids, grosses, discounts, strict=True), start=1
     ):
-        amount = _money(line.amount, f"lines.{index}.amount")
+        amount = _line_money(line.amount, index, "amount")
         if amount is None:
             amount = gross - discount
             if amount < ZERO:
@@ -199,13 +224,15 @@ def prepare_order(
         sku_ids = _match_skus(data.lines)
     elif len(sku_ids) != len(data.lines):
         raise ValueError("sku_ids must give one SKU (or None) per line")
-    lines = _prepare_lines(data, sku_ids)
+    # The line checks come first (their errors win, as before), then the order's amounts, each parsed once.
+    line_checks = _check_lines(data)
+    shop_discount = _money(data.shop_discount, "shop_discount") or ZERO
+    platform_discount = _money(data.platform_discount, "platform_discount") or ZERO
+    lines = _prepare_lines(data, sku_ids, shop_discount + platform_discount, line_checks)
     gross = sum(((line.data.unit_price or ZERO) * line.data.quantity for line in lines), ZERO).quantize(CENT)
     goods = _money(data.goods_amount, "goods_amount")
     goods = gross if goods is None else goods
     shipping = _money(data.shipping_fee, "shipping_fee") or ZERO
-    shop_discount = _money(data.shop_discount, "shop_discount") or ZERO
-    platform_discount = _money(data.platform_discount, "platform_discount") or ZERO
     expected = max(goods + shipping - shop_discount - platform_discount, ZERO)
     paid = _money(data.paid_amount, "paid_amount")
     paid = expected if paid is None else paid
