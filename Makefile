@@ -29,3 +29,6 @@ lint: install ## ruff, mypy, import contracts, migrations check
 bench: install ## run every benchmark (see bench/README.md)
 	.venv/bin/python -m bench.bench_import_products
 	.venv/bin/python -m bench.bench_reservations
+	.venv/bin/python -m bench.bench_import_orders
+	.venv/bin/python -m bench.bench_analytics_intake
+	.venv/bin/python -m bench.bench_analytics

@@ -58,3 +58,11 @@ def token_client(user: User) -> Client:
 def api_client_for() -> Callable[[User], Client]:
     """A client that calls the API with a fresh personal token of `user`."""
     return token_client
+
+
+@pytest.fixture(autouse=True)
+def private_analytics_dir(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test gets its own analytics folder (events, facts, rollups), never the shared var/analytics."""
+    settings.ANALYTICS_DIR = tmp_path_factory.mktemp("analytics")
+    # the other apps' demo tests need no year of traffic (analytics' own demo test switches it back on)
+    settings.ANALYTICS_DEMO = False

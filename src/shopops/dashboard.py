@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from shopops.aftersales.models import AfterSaleCase
+from shopops.analytics.reports import datacenter as analytics_datacenter
 from shopops.catalog import queries as catalog_queries
 from shopops.catalog import services as catalog_services
 from shopops.catalog.models import ListingStatus, Product, ScheduledPriceChange, ScheduledPriceStatus, Sku
@@ -484,9 +485,19 @@ def overdue_cases_panel(request: HttpRequest) -> Panel:
     )
 
 
+def analytics_kpis(request: HttpRequest) -> list[Kpi]:
+    """昨日数据 from the 数据中心 rollups (a link to 数据中心 until they are built)."""
+    link = reverse("admin:analytics_datacenter_changelist") + "?preset=yesterday"
+    shown = analytics_datacenter.yesterday_kpis(request.user)
+    if not shown:
+        return [Kpi(_("数据中心"), _("查看昨日数据"), link, "monitoring")]
+    return [Kpi(label, value, link, "monitoring") for label, value in shown]
+
+
 KPI_SOURCES: list[Source] = [
     Source("catalog.view_product", catalog_kpis),
     Source("orders.view_order", order_kpis),
+    Source("analytics.view_datacenter", analytics_kpis),
 ]
 PANELS: list[Source] = [
     Source("catalog.view_sku", below_cost_panel),

@@ -168,6 +168,46 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
         ],
     ),
     (
+        _("数据中心"),
+        [
+            (
+                _("数据概览"),
+                "monitoring",
+                "admin:analytics_datacenter_changelist",
+                "analytics.view_datacenter",
+            ),
+            (_("趋势"), "show_chart", "admin:analytics_datacenter_trends", "analytics.view_datacenter"),
+            (
+                _("流量来源"),
+                "travel_explore",
+                "admin:analytics_datacenter_sources",
+                "analytics.view_datacenter",
+            ),
+            (_("商品分析"), "insights", "admin:analytics_datacenter_products", "analytics.view_datacenter"),
+            (
+                _("客户分析"),
+                "diversity_3",
+                "admin:analytics_datacenter_customers",
+                "analytics.view_datacenter",
+            ),
+            (_("推广分析"), "campaign", "admin:analytics_datacenter_campaigns", "analytics.view_datacenter"),
+            (
+                _("平台流量报表"),
+                "table_chart",
+                "admin:analytics_trafficreport_changelist",
+                "analytics.view_trafficreport",
+            ),
+            (_("推广花费"), "payments", "admin:analytics_adspend_changelist", "analytics.view_adspend"),
+            (_("采集站点"), "code", "admin:analytics_collectsite_changelist", "analytics.view_collectsite"),
+            (
+                _("报表订阅"),
+                "forward_to_inbox",
+                "admin:analytics_reportsubscription_changelist",
+                "analytics.view_reportsubscription",
+            ),
+        ],
+    ),
+    (
         _("渠道店铺"),
         [(_("店铺"), "store", "admin:channels_shop_changelist", "channels.view_shop")],
     ),

@@ -128,9 +128,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_shopops.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-DUCKDB_PATH = Path(os.environ.get("DUCKDB_PATH", VAR_DIR / "analytics.duckdb"))
 # Events (spool → day-partitioned Parquet), facts and rollups: see analytics/warehouse.
 ANALYTICS_DIR = Path(os.environ.get("SHOPOPS_ANALYTICS_DIR", VAR_DIR / "analytics"))
+# Metric conventions where platforms differ (conversion per visitor or session, 客单价 per buyer or order,
+# returning-buyer look-back, refund window, ROI basis): see docs/metrics.md. Empty = the defaults there.
+ANALYTICS_CONVENTIONS: dict[str, object] = {}
+# Collection (docs/analytics-collect.md): the IP hash key (default: derived from SECRET_KEY; set it apart so
+# rotating SECRET_KEY keeps distinct-IP counts comparable) and the proxies whose X-Forwarded-For is trusted.
+ANALYTICS_IP_HASH_KEY = os.environ.get("ANALYTICS_IP_HASH_KEY", "")
+ANALYTICS_TRUSTED_PROXIES = os.environ.get("ANALYTICS_TRUSTED_PROXIES", "")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

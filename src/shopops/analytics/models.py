@@ -11,6 +11,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from shopops.channels.models import Shop
+from shopops.core.permissions import ScopedQuerySet
 
 
 class IPMode(models.TextChoices):
@@ -20,6 +21,8 @@ class IPMode(models.TextChoices):
 
 class CollectSite(models.Model):
     """A first-party collection site: the public key the JS snippet and the batch endpoint send with."""
+
+    SCOPE_SHOP_FIELD = "shop"
 
     shop = models.ForeignKey(
         Shop, verbose_name=_("店铺"), on_delete=models.PROTECT, related_name="collect_sites"
@@ -34,6 +37,8 @@ class CollectSite(models.Model):
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
+    objects = ScopedQuerySet["CollectSite"].as_manager()
+
     class Meta:
         verbose_name = _("采集站点")
         verbose_name_plural = _("采集站点")
@@ -45,6 +50,8 @@ class CollectSite(models.Model):
 
 class TrafficReport(models.Model):
     """One day of a platform's traffic report (生意参谋-style export), for the shop or one product."""
+
+    SCOPE_SHOP_FIELD = "shop"
 
     shop = models.ForeignKey(
         Shop, verbose_name=_("店铺"), on_delete=models.PROTECT, related_name="traffic_reports"
@@ -71,6 +78,8 @@ class TrafficReport(models.Model):
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
+    objects = ScopedQuerySet["TrafficReport"].as_manager()
+
     class Meta:
         verbose_name = _("平台流量报表")
         verbose_name_plural = _("平台流量报表")
@@ -92,6 +101,8 @@ class TrafficReport(models.Model):
 class AdSpend(models.Model):
     """Marketing spend of one campaign on one day (直通车, 万相台, 京东快车, 多多搜索, 巨量千川, …)."""
 
+    SCOPE_SHOP_FIELD = "shop"
+
     shop = models.ForeignKey(Shop, verbose_name=_("店铺"), on_delete=models.PROTECT, related_name="ad_spend")
     day = models.DateField(_("日期"), db_index=True)
     ad_channel = models.CharField(_("推广渠道"), max_length=40)
@@ -108,6 +119,8 @@ class AdSpend(models.Model):
     )
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    objects = ScopedQuerySet["AdSpend"].as_manager()
 
     class Meta:
         verbose_name = _("推广花费")
@@ -152,3 +165,16 @@ class ReportSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.kind}"
+
+
+class DataCenter(TrafficReport):
+    """数据中心: the report pages (overview, trends, sources, products, customers, campaigns) in the admin.
+
+    A proxy without permissions of its own: it only gives the pages an admin home
+    (/admin/analytics/datacenter/); they need `analytics.view_datacenter`."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        verbose_name = _("数据中心")
+        verbose_name_plural = _("数据中心")

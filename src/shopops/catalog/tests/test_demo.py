@@ -232,7 +232,15 @@ def test_demo_pipeline_loads_each_app_in_installed_apps_order_and_resets_in_reve
     # when the demo command discovers them
     labels = [step.label for step in demo_steps()]
     # then the lower layers come first, so inventory builds on the catalog and purchasing on inventory
-    assert labels == ["catalog", "inventory", "purchasing", "orders", "fulfillment", "aftersales"]
+    assert labels == [
+        "catalog",
+        "inventory",
+        "purchasing",
+        "orders",
+        "fulfillment",
+        "aftersales",
+        "analytics",
+    ]
 
 
 def test_demo_only_if_empty_skips_everything_once_any_app_has_data(roles, settings, tmp_path, capsys) -> None:

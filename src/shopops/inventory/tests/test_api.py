@@ -431,7 +431,10 @@ def test_adjust_stock_retry_with_idempotency_key_adjusts_once(world, make_user, 
 
     def post(payload, key):
         return client.post(
-            "/api/v1/inventory/adjustments", payload, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+            "/api/v1/inventory/adjustments",
+            payload,
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=key,
         )
 
     # when the same request is sent twice with one key

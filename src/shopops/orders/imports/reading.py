@@ -151,6 +151,8 @@ def cached(parse: Callable[[str], Any], size: int = 50_000) -> Callable[[str], A
             memory[text] = found
         return found
 
+    # the row parser looks a text up here itself (a hit then costs no call); a miss calls parse_cached
+    parse_cached.memory = memory  # type: ignore[attr-defined]
     return parse_cached
 
 

@@ -333,13 +333,18 @@ class _Plan:
 
 
 def _is_invalidating(open_rules: dict[str, OrderIssue | _NewIssue], existing: list[OrderIssue]) -> bool:
-    confirmed = any(
-        issue.marks_invalid
-        and issue.status == IssueStatus.RESOLVED
-        and not issue.resolution.startswith(AUTO_PREFIX)
-        for issue in existing
-    )
-    return confirmed or any(issue.marks_invalid for issue in open_rules.values())
+    # plain loops, not any(generator): a new order's review calls this with nothing to look at
+    for issue in existing:
+        if (
+            issue.marks_invalid
+            and issue.status == IssueStatus.RESOLVED
+            and not issue.resolution.startswith(AUTO_PREFIX)
+        ):
+            return True
+    for open_issue in open_rules.values():
+        if open_issue.marks_invalid:
+            return True
+    return False
 
 
 def _outcome(
@@ -361,10 +366,11 @@ def _decide(
     actor_id: int | None,
     plan: _Plan,
 ) -> None:
-    open_rules: dict[str, OrderIssue | _NewIssue] = {
-        issue.rule: issue for issue in existing if issue.status == IssueStatus.OPEN
-    }
-    settled = {issue.rule for issue in existing if _settled_by_operator(issue)}
+    open_rules: dict[str, OrderIssue | _NewIssue] = {}
+    settled: set[str] = set()
+    if existing:  # a new order (every order of an import) has none: no comprehensions to run
+        open_rules = {issue.rule: issue for issue in existing if issue.status == IssueStatus.OPEN}
+        settled = {issue.rule for issue in existing if _settled_by_operator(issue)}
     for code, message in wanted.items():
         if code not in open_rules and code not in settled:
             new = _NewIssue(

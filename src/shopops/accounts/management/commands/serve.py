@@ -1,8 +1,9 @@
 """`shopops serve`: check the installation, then run granian (WSGI) with static files and the job worker.
 
 The embedded mode has no separate process manager, so serve starts the Huey consumer (scheduled prices,
-imports, alerts) beside the web server and stops it when the web server stops; `--no-worker` leaves it to
-a separately run `shopops worker` (production).
+imports, alerts) and the analytics loop (`shopops analytics loop --every 10`) beside the web server and
+stops them when the web server stops; `--no-worker` leaves both to separately run `shopops worker` and
+`shopops analytics loop` (production).
 """
 
 from __future__ import annotations
@@ -103,9 +104,13 @@ class Command(BaseCommand):
         )
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopops.settings")
         connection.close()
-        worker = None
+        helpers: list[subprocess.Popen[bytes]] = []
         if not options["no_worker"]:
-            worker = subprocess.Popen([sys.executable, "-m", "shopops.cli", "worker"])
+            helpers.append(subprocess.Popen([sys.executable, "-m", "shopops.cli", "worker"]))
+            # new events and changed orders reach the 数据中心 within seconds (the Huey task runs per minute)
+            helpers.append(
+                subprocess.Popen([sys.executable, "-m", "shopops.cli", "analytics", "loop", "--every", "10"])
+            )
         web = subprocess.Popen(command)
         try:
             code = web.wait()
@@ -113,7 +118,9 @@ class Command(BaseCommand):
             web.send_signal(signal.SIGINT)
             code = web.wait()
         finally:
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                worker.wait(timeout=30)
+            for helper in helpers:
+                if helper.poll() is None:
+                    helper.terminate()
+            for helper in helpers:
+                helper.wait(timeout=30)
         raise SystemExit(code)

@@ -72,7 +72,7 @@ def write_errors(result: tabular.ImportResult, path: Path) -> None:
 
 
 class Command(BaseCommand):
-    help = "导入数据文件（CSV/XLSX）：products、opening-stock、stock-counts、orders。默认全部成功才写入；--skip-bad-rows 跳过错误行。"
+    help = "导入数据文件（CSV/XLSX/日志）：products、opening-stock、stock-counts、orders、tracking、traffic-report、ad-spend、access-log。默认全部成功才写入；--skip-bad-rows 跳过错误行。"
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("kind", choices=sorted(importers()), help="what the file holds")
@@ -88,7 +88,13 @@ class Command(BaseCommand):
             help="csv or xlsx (default: by extension or content); orders: the platform format "
             "(taobao, taobao_items, jd, pdd, shopify, douyin, template; default: from the header)",
         )
-        parser.add_argument("--shop", help="orders: the shop (code or id) the orders belong to")
+        parser.add_argument(
+            "--shop",
+            help="orders, traffic-report, ad-spend, access-log: the shop (code or id) the rows belong to",
+        )
+        parser.add_argument(
+            "--site", help="access-log: the collection site key (default: the shop's only active site)"
+        )
         parser.add_argument("--sheet", help="worksheet name (default: the first sheet)")
         parser.add_argument(
             "--user", help="import as this user (permissions and audit); default: the OS account"
@@ -134,6 +140,7 @@ class Command(BaseCommand):
                     file_format=file_format,
                     format=None if file_format else given,
                     shop=options["shop"],
+                    site=options["site"],
                     sheet=options["sheet"],
                     progress=advance,
                 )

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PASSWORD
+
+from shopops.accounts.models import User
+from shopops.analytics.tests.ui_data import build_warehouse, paid_totals
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+
+def test_operator_opens_the_datacenter_and_switches_the_date_range(
+    live_server: Any,
+    page: Any,
+    make_user: Callable[..., User],
+    screenshot_dir: Path,
+    settings: Any,
+    tmp_path: Path,
+    monkeypatch: Any,
+) -> None:
+    # given a year's warehouse data and "today" = 2026-10-24 (the presets end yesterday)
+    settings.ANALYTICS_DIR = tmp_path / "analytics"
+    warehouse = build_warehouse(settings.ANALYTICS_DIR)
+    monkeypatch.setattr("shopops.analytics.reports.params.today", lambda: dt.date(2026, 10, 24))
+    operator = make_user("operations", username="shuju", is_staff=True)
+
+    # when: log in and open 数据中心 from the sidebar
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("input[name=username]", operator.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=dashboard]")
+    page.click("a:has-text('数据概览')")
+    page.wait_for_selector("[data-testid=kpi-cards]")
+
+    # then: the 近7天 overview shows KPI cards and a drawn chart
+    assert "2026-10-17 至 2026-10-23" in page.inner_text("[data-testid=datacenter-period]")
+    assert page.locator("[data-testid=kpi-cards] [data-kpi]").count() >= 20
+    assert page.evaluate("() => !!Chart.getChart(document.querySelector('canvas.chart'))")
+
+    # when: switching to 近30天
+    page.select_option("select[name=preset]", "last30")
+    page.click("[data-testid=datacenter-filters] button[type=submit]")
+    page.wait_for_selector("[data-testid=kpi-cards]")
+
+    # then: the range changed and the 支付金额 card shows the month's paid amount
+    assert "2026-09-24 至 2026-10-23" in page.inner_text("[data-testid=datacenter-period]")
+    amount, _orders = paid_totals(warehouse.data, dt.date(2026, 9, 24), dt.date(2026, 10, 23))
+    card = page.inner_text("[data-kpi=paid_amount] [data-testid=kpi-value]")
+    assert card == f"¥{amount:,.2f}"
+    canvas = page.locator("canvas.chart").first
+    assert canvas.bounding_box()["height"] > 100
+    assert (
+        page.evaluate(
+            "() => Chart.getChart(document.querySelector('canvas.chart')).data.datasets[0].data.length"
+        )
+        == 30
+    )
+    page.screenshot(path=str(screenshot_dir / "datacenter_overview.png"), full_page=True)
+
+    # when: the trends tab is opened with the same filters
+    page.click("[data-tab=trends]")
+    page.wait_for_selector("[data-testid=datacenter-table]")
+    assert "2026-09-24 至 2026-10-23" in page.inner_text("[data-testid=datacenter-period]")
+    assert page.locator("canvas.chart").count() == 3
