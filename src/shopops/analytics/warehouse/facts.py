@@ -1,4 +1,5 @@
-"""Facts sync: OLTP orders, lines, refunds, costs, ad spend and platform traffic → day-partitioned Parquet.
+"""Facts sync: OLTP orders, lines, refunds, costs, shipments, ad spend and platform traffic → day-partitioned
+Parquet.
 
 Orders and lines are partitioned by the order's created day (Asia/Shanghai day of `placed_at`). A run
 finds the orders that changed since the last one and rewrites the whole partition of each of their
@@ -14,6 +15,14 @@ whose row count or amounts differ between the database and the Parquet.
 
 Ad spend and platform traffic reports are small: each run reads them whole and rewrites only the
 days whose content hash changed (which also catches deletions).
+
+Shipments (parcels) are partitioned by the Shanghai day of their `created_at`, the same way: a run rewrites
+the partitions of the days of changed parcels. A parcel has no `updated_at`, so "changed" is: an id past the
+shipment-id watermark (new parcel), a tracking scan past the scan-id watermark, or an audit entry on the
+parcel past the audit-id watermark — every write of the fulfillment services (pick, pack, ship, cancel,
+tracking, platform attach) records one. Id ranges only, so the 10-second loop stays cheap. A write that
+bypasses the services is caught by `sync(full=True)`, which reconciles parcels per day (ids, statuses, newest
+stamp) like the orders. Shipments feed no rollup, so `sync()` does not return their days.
 
 COGS: order lines store no cost at sale, so a line's cogs is quantity × its SKU's current
 `cost_price` (0 for lines without a SKU).
@@ -453,6 +462,176 @@ def reconcile_days(root: Path | None = None) -> set[dt.date]:
     return differing
 
 
+# shipments (parcels)
+
+SHIPMENT_STAMPS = ("created_at", "picked_at", "packed_at", "shipped_at", "delivered_at", "last_tracked_at")
+
+
+def _hours(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds() / 3600
+
+
+def _shipment_table(shipment_ids: list[int]) -> pa.Table:
+    from shopops.fulfillment.models import Shipment, ShipmentLine
+    from shopops.orders.models import Order
+
+    rows: list[tuple[Any, ...]] = []
+    orders_of: dict[int, set[int]] = defaultdict(set)
+    for chunk in _chunks(shipment_ids):
+        rows.extend(
+            Shipment.objects.filter(pk__in=chunk).values_list(
+                "id",
+                "shop_id",
+                "shop__platform",
+                "warehouse_id",
+                "carrier__code",
+                "status",
+                "source",
+                *SHIPMENT_STAMPS,
+            )
+        )
+        for shipment_id, order_id in ShipmentLine.objects.filter(shipment_id__in=chunk).values_list(
+            "shipment_id", "order_line__order_id"
+        ):
+            orders_of[shipment_id].add(order_id)
+    first_orders = sorted({min(ids) for ids in orders_of.values()})
+    paid_at: dict[int, dt.datetime | None] = {}
+    for chunk in _chunks(first_orders):
+        paid_at.update(Order.objects.filter(pk__in=chunk).values_list("id", "paid_at"))
+    columns: dict[str, list[Any]] = {name: [] for name in tables.SHIPMENTS_SCHEMA.names}
+    for shipment_id, shop_id, channel, warehouse_id, carrier, status, source, *stamps in sorted(rows):
+        created_at, _picked, _packed, shipped_at, delivered_at, _tracked = stamps
+        order_ids = sorted(orders_of.get(shipment_id, ()))
+        first = order_ids[0] if order_ids else None
+        values = {
+            "shipment_id": shipment_id,
+            "shop_id": shop_id,
+            "channel": channel,
+            "order_id": first,
+            "order_ids": ",".join(str(order_id) for order_id in order_ids),
+            "warehouse_id": warehouse_id,
+            "carrier": carrier or "",
+            "status": status,
+            "source": source,
+            "created_at": created_at,
+            "shipped_at": shipped_at,
+            "delivered_at": delivered_at,
+            "day": shanghai_day(created_at),
+            "ship_hours": _hours(paid_at.get(first) if first is not None else None, shipped_at),
+            "delivery_hours": _hours(shipped_at, delivered_at),
+            "updated_at": max(stamp for stamp in stamps if stamp is not None),
+        }
+        for name, value in values.items():
+            columns[name].append(value)
+    return pa.table(columns, schema=tables.SHIPMENTS_SCHEMA)
+
+
+def _changed_shipment_days(state: dict[str, Any]) -> tuple[set[dt.date], dict[str, Any]]:
+    from django.contrib.contenttypes.models import ContentType
+
+    from shopops.core.models import AuditEntry
+    from shopops.fulfillment.models import Shipment, TrackingEvent
+
+    shipment_type = ContentType.objects.get_for_model(Shipment)
+    newest = {
+        "shipments_id": Shipment.objects.aggregate(newest=Max("id"))["newest"] or 0,
+        "shipments_scan_id": TrackingEvent.objects.aggregate(newest=Max("id"))["newest"] or 0,
+        "shipments_audit_id": AuditEntry.objects.filter(content_type=shipment_type).aggregate(
+            newest=Max("id")
+        )["newest"]
+        or 0,
+    }
+    moments: set[dt.datetime]
+    if "shipments_id" not in state:
+        moments = set(Shipment.objects.order_by().values_list("created_at", flat=True).distinct())
+    else:
+        # id watermarks only (primary-key ranges): cheap enough for the 10-second analytics loop
+        scanned = TrackingEvent.objects.filter(
+            id__gt=int(state.get("shipments_scan_id", 0)), id__lte=newest["shipments_scan_id"]
+        ).values("shipment_id")
+        audited = [
+            int(object_id)
+            for object_id in AuditEntry.objects.filter(
+                content_type=shipment_type,
+                id__gt=int(state.get("shipments_audit_id", 0)),
+                id__lte=newest["shipments_audit_id"],
+            ).values_list("object_id", flat=True)
+            if object_id.isdigit()
+        ]
+        changed = Shipment.objects.filter(
+            Q(id__gt=int(state["shipments_id"]), id__lte=newest["shipments_id"]) | Q(pk__in=scanned)
+        )
+        moments = set(changed.order_by().values_list("created_at", flat=True).distinct())
+        for chunk in _chunks(sorted(set(audited))):  # chunks: below SQLite's variable limit
+            moments.update(Shipment.objects.filter(pk__in=chunk).values_list("created_at", flat=True))
+    days = {shanghai_day(moment) for moment in moments}
+    return days, newest
+
+
+def _reconcile_shipment_days(root: Path | None) -> set[dt.date]:
+    """Days whose parcels differ between the database and the Parquet (count, statuses, stamps)."""
+    from shopops.fulfillment.models import Shipment
+
+    con = tables.connect(root=root)
+    try:
+        stored = {
+            row[0]: (row[1], row[2], row[3])
+            for row in con.execute(
+                "SELECT day, count(*), string_agg(shipment_id || ':' || status, ',' ORDER BY shipment_id), "
+                "max(updated_at) FROM shipments GROUP BY 1"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    parcels: dict[dt.date, list[Any]] = {}
+    for shipment_id, status, *stamps in (
+        Shipment.objects.order_by("id")
+        .values_list("id", "status", *SHIPMENT_STAMPS)
+        .iterator(chunk_size=5000)
+    ):
+        newest = max(stamp for stamp in stamps if stamp is not None)
+        entry = parcels.setdefault(shanghai_day(stamps[0]), [0, [], newest])
+        entry[0] += 1
+        entry[1].append(f"{shipment_id}:{status}")
+        entry[2] = max(entry[2], newest)
+    database = {day: (count, ",".join(pairs), newest) for day, (count, pairs, newest) in parcels.items()}
+    return {day for day in set(stored) | set(database) if stored.get(day) != database.get(day)}
+
+
+def _sync_shipments(state: dict[str, Any], *, full: bool, root: Path | None) -> set[dt.date]:
+    """Rewrite the shipments partitions of the changed days; return the days written or removed."""
+    from shopops.fulfillment.models import Shipment
+
+    days, marks = _changed_shipment_days(state)
+    if full:
+        days |= _reconcile_shipment_days(root)
+    written: set[dt.date] = set()
+    for run in _runs(days):
+        start, _ = day_bounds(run[0])
+        _, end = day_bounds(run[-1])
+        ids = list(
+            Shipment.objects.filter(created_at__gte=start, created_at__lt=end)
+            .order_by()
+            .values_list("id", flat=True)
+        )
+        table = _shipment_table(ids)
+        day_column = table.column("day").to_pylist()
+        for day in run:
+            path = _partition("shipments", day, root)
+            part = table.filter(pa.array([value == day for value in day_column]))
+            if part.num_rows == 0:
+                if path.exists():
+                    path.unlink()
+                    written.add(day)
+                continue
+            if _same(part, path):
+                continue  # seen again through the watermark overlap, unchanged
+            store.write_atomic(part, path)
+            written.add(day)
+    state.update(marks)
+    return written
+
+
 # ad spend and platform traffic reports
 
 
@@ -528,13 +707,24 @@ def sync(*, full: bool = False, root: Path | None = None) -> set[dt.date]:
     affected = _sync_order_days(days, root)
     affected |= _sync_small("ad_spend", state, root)
     affected |= _sync_small("traffic_reports", state, root)
+    shipment_days = _sync_shipments(state, full=full, root=root)
     state.update(marks)
-    if affected:
+    if affected or shipment_days:
         # the new partitions reach the disk before the watermark moves past them (one flush, not one
         # fsync per file)
         os.sync()
     save_state(state, root)
     return affected
+
+
+def sync_shipments(*, full: bool = False, root: Path | None = None) -> set[dt.date]:
+    """Bring only the shipments facts up to date; return the created days whose partition was rewritten."""
+    state = load_state(root)
+    written = _sync_shipments(state, full=full, root=root)
+    if written:
+        os.sync()
+    save_state(state, root)
+    return written
 
 
 def reconcile_due(root: Path | None = None) -> bool:

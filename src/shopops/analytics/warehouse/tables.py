@@ -7,6 +7,7 @@ Layout under ``settings.ANALYTICS_DIR``::
     facts/order_lines/day=YYYY-MM-DD/part.parquet  one partition per created_day of the order
     facts/ad_spend/day=YYYY-MM-DD/part.parquet
     facts/traffic_reports/day=YYYY-MM-DD/part.parquet
+    facts/shipments/day=YYYY-MM-DD/part.parquet  one partition per created day of the parcel
     warehouse.duckdb                             rollups, dictionaries, sync state
 
 The ``day`` column is stored inside every file too; readers ignore the folder names (no hive
@@ -129,12 +130,34 @@ TRAFFIC_REPORTS_SCHEMA = pa.schema(
     ]
 )
 
+SHIPMENTS_SCHEMA = pa.schema(
+    [
+        ("shipment_id", pa.int64()),
+        ("shop_id", pa.int64()),
+        ("channel", pa.string()),
+        ("order_id", pa.int64()),  # the parcel's first order (lowest id); null for a parcel without lines
+        ("order_ids", pa.string()),  # every order of its lines, comma-joined ascending (合并发货)
+        ("warehouse_id", pa.int64()),
+        ("carrier", pa.string()),
+        ("status", pa.string()),
+        ("source", pa.string()),
+        ("created_at", TS),
+        ("shipped_at", TS),
+        ("delivered_at", TS),
+        ("day", pa.date32()),
+        ("ship_hours", pa.float64()),
+        ("delivery_hours", pa.float64()),
+        ("updated_at", TS),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "events": EVENTS_SCHEMA,
     "orders": ORDERS_SCHEMA,
     "order_lines": ORDER_LINES_SCHEMA,
     "ad_spend": AD_SPEND_SCHEMA,
     "traffic_reports": TRAFFIC_REPORTS_SCHEMA,
+    "shipments": SHIPMENTS_SCHEMA,
 }
 
 # Which column of each dataset names its day partition folder.
@@ -144,6 +167,7 @@ PARTITION_COLUMN = {
     "order_lines": "created_day",
     "ad_spend": "day",
     "traffic_reports": "day",
+    "shipments": "day",
 }
 
 
@@ -175,6 +199,7 @@ _DUCKDB_TYPES = {
     pa.date32(): "DATE",
     TS: "TIMESTAMPTZ",
     MONEY: "DECIMAL(18,2)",
+    pa.float64(): "DOUBLE",
 }
 
 
@@ -209,13 +234,13 @@ def setup_connection(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def create_views(con: duckdb.DuckDBPyConnection, root: Path | None = None) -> None:
-    """(Re)create the five views; call again after new partitions appear in an empty dataset."""
+    """(Re)create the views (one per dataset); call again after new partitions appear in an empty dataset."""
     for name in SCHEMAS:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {source_select(name, root)}")
 
 
 def connect(path: Path | None = None, *, root: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with views events/orders/order_lines/ad_spend/traffic_reports.
+    """A DuckDB connection with views events/orders/order_lines/ad_spend/traffic_reports/shipments.
 
     `path` is a DuckDB database file to open (default: an in-memory database); `root` the analytics
     folder (default settings.ANALYTICS_DIR). Views are temporary, so opening the warehouse file
