@@ -109,8 +109,9 @@ def test_snippet_in_a_real_browser_sends_page_view_and_add_to_cart(
     visitor = page.evaluate("localStorage.getItem('_so_vid')")
     page.goto(f"{shop}/p/A100?again=1")  # a second page: same visitor, same session
     page.evaluate("window.shopops.flush()")
-    context.close()
+    # wait with the page still open: closing it at once could cancel the last beacon still in flight
     rows = wait_for_rows(settings.ANALYTICS_DIR, 3)
+    context.close()
     # then
     by_type = sorted((r["type"], r["path"]) for r in rows)
     path = "/test-shop/p/A100"
