@@ -1,11 +1,13 @@
-"""Shared test fixtures: roles, users per role, API clients (session and token)."""
+"""Shared test fixtures: roles, users per role, API clients (session and token), a real SMTP server."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.test import Client
 
 from shopops.accounts import services as account_services
@@ -66,3 +68,35 @@ def private_analytics_dir(settings: Any, tmp_path_factory: pytest.TempPathFactor
     settings.ANALYTICS_DIR = tmp_path_factory.mktemp("analytics")
     # the other apps' demo tests need no year of traffic (analytics' own demo test switches it back on)
     settings.ANALYTICS_DEMO = False
+
+
+# a real SMTP server (aiosmtpd) that keeps what it receives: email is tested end to end, not mocked
+class Collector:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append((list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(settings):
+    collector = Collector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.DEFAULT_FROM_EMAIL = "shopops@example.com"
+    yield collector
+    controller.stop()

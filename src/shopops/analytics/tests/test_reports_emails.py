@@ -1,47 +1,15 @@
 import datetime as dt
-import socket
 import time
 from email import message_from_bytes
 from email.header import decode_header, make_header
 
 import pytest
-from aiosmtpd.controller import Controller
+from conftest import Collector, free_port
 
 from shopops.analytics.models import ReportKind, ReportSubscription
 from shopops.analytics.reports import emails
 from shopops.analytics.reports.tasks import shanghai_crontab
 from shopops.analytics.tests.ui_data import build_warehouse, paid_totals
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append((list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server(settings):
-    collector = Collector()
-    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.DEFAULT_FROM_EMAIL = "shopops@example.com"
-    yield collector
-    controller.stop()
 
 
 def received(collector: Collector, count: int) -> list[dict]:
