@@ -10,6 +10,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from shopops.core.storage import private_storage, random_upload_name
+
 
 class AppendOnlyError(Exception):
     pass
@@ -204,7 +206,7 @@ class ImportJob(models.Model):
     """
 
     kind = models.CharField(_("类型"), max_length=40, db_index=True, help_text=_("如 products"))
-    file = models.FileField(_("文件"), upload_to="imports/%Y/%m/", max_length=300)
+    file = models.FileField(_("文件"), upload_to=random_upload_name, storage=private_storage, max_length=300)
     original_filename = models.CharField(_("原文件名"), max_length=255)
     sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
     options = models.JSONField(_("选项"), default=dict, blank=True)
@@ -218,7 +220,9 @@ class ImportJob(models.Model):
     rows_done = models.PositiveIntegerField(_("已处理行数"), default=0)
     rows_total = models.PositiveIntegerField(_("总行数"), null=True, blank=True)
     result = models.JSONField(_("结果"), default=dict, blank=True, encoder=DjangoJSONEncoder)
-    errors_file = models.FileField(_("错误明细"), upload_to="imports/%Y/%m/", max_length=300, blank=True)
+    errors_file = models.FileField(
+        _("错误明细"), upload_to=random_upload_name, storage=private_storage, max_length=300, blank=True
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("创建人"),
