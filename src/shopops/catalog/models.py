@@ -11,9 +11,23 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from shopops.core.money import MONEY_DECIMAL_PLACES, MONEY_LIMIT, MONEY_MAX_DIGITS
 from shopops.core.permissions import ScopedQuerySet
 
-MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2}
+MONEY: dict[str, Any] = {"max_digits": MONEY_MAX_DIGITS, "decimal_places": MONEY_DECIMAL_PLACES}
+
+
+def price_in_range(
+    name: str, field: str, *, nullable: bool = False, lower: bool = True
+) -> models.CheckConstraint:
+    """A price column holds 0 ≤ price < 10¹², what DecimalField(14, 2) holds: PostgreSQL's numeric
+    enforces the upper bound by itself, SQLite stores any number (and the pages reading it then fail).
+    `lower=False` where an older constraint already keeps the price ≥ 0."""
+    in_range = Q(**{f"{field}__lt": MONEY_LIMIT})
+    if lower:
+        in_range &= Q(**{f"{field}__gte": 0})
+    condition = Q(**{f"{field}__isnull": True}) | in_range if nullable else in_range
+    return models.CheckConstraint(condition=condition, name=name)
 
 
 class Category(models.Model):
@@ -164,6 +178,10 @@ class Sku(models.Model):
                 condition=Q(list_price__isnull=True) | Q(list_price__gte=0),
                 name="catalog_sku_list_price_not_negative",
             ),
+            price_in_range("catalog_sku_cost_price_in_range", "cost_price", lower=False),
+            price_in_range("catalog_sku_sale_price_in_range", "sale_price", lower=False),
+            price_in_range("catalog_sku_list_price_in_range", "list_price", nullable=True, lower=False),
+            price_in_range("catalog_sku_min_price_in_range", "min_price", nullable=True),
         ]
 
     def __str__(self) -> str:
@@ -324,6 +342,10 @@ class PriceHistory(models.Model):
         verbose_name = _("价格历史")
         verbose_name_plural = _("价格历史")
         ordering = ["-created_at", "-id"]
+        constraints = [
+            price_in_range("catalog_price_history_old_value_in_range", "old_value", nullable=True),
+            price_in_range("catalog_price_history_new_value_in_range", "new_value", nullable=True),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sku_id} {self.field}: {self.old_value} → {self.new_value}"
@@ -368,7 +390,11 @@ class ScheduledPriceChange(models.Model):
             models.CheckConstraint(
                 condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
                 name="catalog_scheduled_price_ends_after_start",
-            )
+            ),
+            price_in_range("catalog_scheduled_price_new_price_in_range", "new_price"),
+            price_in_range(
+                "catalog_scheduled_price_previous_price_in_range", "previous_price", nullable=True
+            ),
         ]
 
     def __str__(self) -> str:
@@ -414,6 +440,7 @@ class PromoPrice(models.Model):
                 condition=Q(ends_at__gt=models.F("starts_at")), name="catalog_promo_ends_after_start"
             ),
             models.CheckConstraint(condition=Q(price__gte=0), name="catalog_promo_price_not_negative"),
+            price_in_range("catalog_promo_price_in_range", "price", lower=False),
         ]
 
     def __str__(self) -> str:

@@ -41,6 +41,31 @@ def to_money(value: object, *, field: str = "amount") -> Decimal:
     return quantized
 
 
+def money_range_error(
+    amount: Decimal,
+    *,
+    max_digits: int = MONEY_MAX_DIGITS,
+    decimal_places: int = MONEY_DECIMAL_PLACES,
+    allow_negative: bool = False,
+) -> str | None:
+    """Why `amount` does not fit a DecimalField(max_digits, decimal_places), in the operator's words,
+    or None when it fits. Every computed amount is checked before it is stored: SQLite keeps any
+    number, and one with more digits than its field breaks every page and export that reads it."""
+    if not amount.is_finite():
+        return "不是有效金额"
+    step = Decimal(1).scaleb(-decimal_places)
+    largest = Decimal(10) ** (max_digits - decimal_places) - step
+    if amount > largest:
+        return f"超出上限 {format_cny(largest)}"
+    if amount < 0 and not allow_negative:
+        return "不能为负数"
+    if amount < -largest:
+        return f"超出下限 {format_cny(-largest)}"
+    if amount % step:
+        return f"最多 {decimal_places} 位小数"
+    return None
+
+
 # Plain amount text as files write it: "12.34", "99", "12.34元" (ASCII digits, at most 12 integer digits).
 _PLAIN_AMOUNT = re.compile(r"([0-9]{1,12}(?:\.[0-9]{1,12})?)元?")
 

@@ -34,6 +34,7 @@ from shopops.catalog.services.common import (
     PriceGuardBlocked,
     PriceGuardError,
     PriceGuardWarning,
+    PriceOutOfRange,
 )
 from shopops.catalog.services.listings import (
     set_listing_status,
@@ -87,6 +88,7 @@ __all__ = [
     "PriceGuardBlocked",
     "PriceGuardError",
     "PriceGuardWarning",
+    "PriceOutOfRange",
     "SKU_FIELDS",
     "SKU_PRICE_FIELDS",
     "apply_bulk_price_adjustment",

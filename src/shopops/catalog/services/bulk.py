@@ -19,6 +19,7 @@ from shopops.catalog.services.common import (
     PriceChange,
     PriceGuardBlocked,
     PriceGuardWarning,
+    PriceOutOfRange,
 )
 from shopops.catalog.services.pricing import (
     PolicyResolver,
@@ -27,7 +28,7 @@ from shopops.catalog.services.pricing import (
     price_issues,
 )
 from shopops.core.errors import InvalidInput, required_text
-from shopops.core.money import CENT, to_money
+from shopops.core.money import CENT, format_cny, money_range_error, to_money
 
 
 def round_price(amount: Decimal, rounding: str) -> Decimal:
@@ -77,15 +78,24 @@ def _bulk_rows(
     resolver = PolicyResolver()
     rows: list[BulkPriceRow] = []
     refused: dict[str, str] = {}
+    out_of_range: dict[str, str] = {}
     for sku in skus:
         old = getattr(sku, field)
         new = _adjusted(old, mode=mode, value=value, rounding=rounding)
         if isinstance(new, str):
             refused[str(sku.pk)] = f"{sku.merchant_code}：{new}"
             continue
+        if (range_error := money_range_error(new)) is not None:
+            out_of_range[str(sku.pk)] = f"{sku.merchant_code}：调整后价格 {format_cny(new)} {range_error}"
+            continue
         issues = price_issues(resolver, sku, {field: new}) if new != old else ()
         name = f"{sku.product.name} {sku.spec}".strip()
         rows.append(BulkPriceRow(sku.pk, sku.merchant_code, name, old, new, issues))
+    if out_of_range:
+        count = len(refused) + len(out_of_range)
+        raise PriceOutOfRange(
+            f"{count} 个 SKU 无法调价：调整后价格超出范围", fields={**refused, **out_of_range}
+        )
     if refused:
         raise InvalidInput(f"{len(refused)} 个 SKU 无法调价", fields=refused)
     return rows
@@ -117,7 +127,8 @@ def preview_bulk_price_adjustment(
     """What a bulk adjustment would do, row by row, with guard issues; writes nothing.
 
     mode "percent": value −10 → 10% cheaper; "amount": value −5 → ¥5 cheaper; "set": value is the price.
-    Rounding: see `round_price`. A negative result refuses the whole request."""
+    Rounding: see `round_price`. A negative result, or one past the price columns' range
+    (`money_range_error`), refuses the whole request."""
     amount = _bulk_value(mode, value, field, rounding)
     return _bulk_rows(
         _bulk_skus(sku_ids, lock=False), mode=mode, value=amount, field=field, rounding=rounding

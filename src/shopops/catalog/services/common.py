@@ -50,6 +50,12 @@ class PriceGuardWarning(PriceGuardError, Conflict):
     status = 409
 
 
+class PriceOutOfRange(InvalidInput):
+    """A computed price does not fit the price columns; `fields` names each SKU, its price and the limit."""
+
+    code = "price_out_of_range"
+
+
 class IllegalListingTransition(Conflict):
     code = "illegal_listing_transition"
     status = 409
