@@ -115,8 +115,14 @@ def list_tokens(request: HttpRequest) -> Any:
 def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any]]:
     """Create a personal API token; the secret is in this response and nowhere else."""
     user: User = request.auth  # type: ignore[attr-defined]
+    # A call authenticated by a token is refused by the service (403 token_cannot_create_token,
+    # see docs/api.md "Authentication").
     issued = services.create_token(
-        user=user, name=payload.name, expires_in_days=payload.expires_in_days, actor=user
+        user=user,
+        name=payload.name,
+        expires_in_days=payload.expires_in_days,
+        actor=user,
+        created_with_token=getattr(request, "api_token", None),
     )
     data = {name: getattr(issued.token, name) for name in TokenOut.model_fields}
     return Status(201, {**data, "secret": issued.secret})

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from shopops.accounts.models import ApiToken, User
 from shopops.core import audit
-from shopops.core.errors import Conflict, InvalidInput, NotFound
+from shopops.core.errors import Conflict, InvalidInput, NotFound, PermissionDeniedError
 
 TOKEN_PREFIX = "sk_"
 
@@ -28,7 +28,26 @@ class IssuedToken:
     secret: str  # shown once, never stored
 
 
-def create_token(*, user: User, name: str, expires_in_days: int | None = 90, actor: Any) -> IssuedToken:
+class TokenCannotCreateToken(PermissionDeniedError):
+    code = "token_cannot_create_token"
+
+
+def create_token(
+    *,
+    user: User,
+    name: str,
+    expires_in_days: int | None = 90,
+    actor: Any,
+    created_with_token: ApiToken | None = None,
+) -> IssuedToken:
+    """Issue a personal token. `created_with_token` is the token the request came with, if any: only a
+    person signed in (admin session, CLI) issues tokens, so a leaked token can neither outlive its own
+    expiry nor survive its revocation through a successor."""
+    if created_with_token is not None:
+        raise TokenCannotCreateToken(
+            "API 令牌不能创建新令牌，请登录后台后创建",
+            fields={"authorization": "须登录后台创建令牌，不能用 API 令牌"},
+        )
     name = name.strip()
     if not name:
         raise InvalidInput("令牌名称不能为空", fields={"name": "必填"})

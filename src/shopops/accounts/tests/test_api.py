@@ -90,10 +90,12 @@ def test_anonymous_write_is_401_not_csrf_403(db):
     assert response.status_code == 401
 
 
-def test_create_token_shows_secret_once(make_user, api_client_for):
-    # given a user with a token client
+def test_create_token_shows_secret_once(make_user):
+    # given a user signed in to the back office (a token cannot create tokens)
     user = make_user("finance", username="qian")
-    client = api_client_for(user)
+    account_services.create_token(user=user, name="test", expires_in_days=1, actor=user)
+    client = Client()
+    client.force_login(user)
     # when they create a second token
     response = client.post(
         "/api/v1/tokens", {"name": "erp", "expires_in_days": 30}, content_type="application/json"
@@ -115,11 +117,14 @@ def test_create_token_shows_secret_once(make_user, api_client_for):
     assert AuditEntry.objects.filter(action="api_token.created", object_id=str(token.pk)).count() == 1
 
 
-def test_create_token_with_duplicate_name_is_409(make_user, api_client_for):
-    # given a user whose token is named "test" (the fixture's)
+def test_create_token_with_duplicate_name_is_409(make_user):
+    # given a signed-in user whose token is named "test"
     user = make_user("finance")
+    account_services.create_token(user=user, name="test", expires_in_days=1, actor=user)
+    client = Client()
+    client.force_login(user)
     # when they create another "test"
-    response = api_client_for(user).post("/api/v1/tokens", {"name": "test"}, content_type="application/json")
+    response = client.post("/api/v1/tokens", {"name": "test"}, content_type="application/json")
     # then it conflicts
     assert response.status_code == 409
     assert response.json() == {
