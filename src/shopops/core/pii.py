@@ -24,11 +24,29 @@ class PIIKind(StrEnum):
 _MOBILE = re.compile(r"^(?P<head>1\d{2})\d{4}(?P<tail>\d{4})(?P<ext>-\d{1,6})?$")
 # a written area code (010-, 0915-, (021)) tells how many leading digits are not the subscriber's
 _AREA_CODE = re.compile(r"^\(?(?P<code>0\d{2,3})[)\-]")
+# Chinese addresses (simplified or traditional) open with province / city / district; digits never
+# belong to those names, so a house number cannot be taken for one.
 _ADDRESS_HEAD = re.compile(
-    r"^(?P<head>(?:[^省市区县]{2,7}?(?:省|自治区|特别行政区))?"
-    r"(?:[^省市区县]{1,9}?(?:市|自治州|地区|盟))?"
-    r"(?:[^省市区县]{1,9}?(?:区|县|市|旗))?)"
+    r"^(?P<head>(?:[^省市区县區縣\d]{2,7}?(?:省|自治区|自治區|特别行政区|特別行政區))?"
+    r"(?:[^省市区县區縣\d]{1,9}?(?:市|自治州|地区|地區|盟))?"
+    r"(?:[^省市区县區縣\d]{1,9}?(?:区|區|县|縣|市|旗))?)"
 )
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+ADDRESS_MASK = "******"
+# Words that make a comma-separated part a street line (street types, units, boxes), in the languages
+# of the platforms we import; German compounds end with them (Hauptstraße, Lindenallee).
+_STREET_WORDS = re.compile(
+    r"\b(?:street|road|avenue|lane|drive|boulevard|way|court|place|square|terrace|crescent|close|highway|"
+    r"parkway|apt|apartment|unit|suite|flat|floor|room|building|bldg|block|house|box|c/o|rue|calle|via|"
+    r"piazza)\b"
+    r"|\w(?:straße|strasse|str\.|gasse|allee|platz|weg)\b"
+    # abbreviations only after a name ("Elm St", "Oak Pl"), so St. Louis or a country code PL stay
+    r"|\s(?:st|str|rd|ave|ln|dr|blvd|ct|pl|sq|hwy|pkwy|ste)\b|#",
+    re.IGNORECASE,
+)
+# A house or unit number: 5, 12a, 12-14, 10/F, #3 (postcodes have more digits, a leading 0 or letters
+# first; a four-digit one such as Sydney's 2000 is taken for a number, which hides more, never less).
+_HOUSE_NUMBER = re.compile(r"^#?[1-9]\d{0,3}[A-Za-z]?(?:[-/][0-9A-Za-z]{1,4})?\.?$")
 
 
 def mask_name(value: str) -> str:
@@ -58,17 +76,44 @@ def mask_phone(value: str) -> str:
 
 
 def mask_address(value: str) -> str:
+    """An address by its structure: a Chinese one keeps province/city/district, a comma-separated one
+    keeps the parts after its street lines (city, region, country) without postcodes; anything else,
+    such as a lone street line (Shopify's Address1), is hidden whole."""
     text = value.strip()
     if not text:
         return text
-    parts = text.split()
-    if len(parts) >= 4:
-        return " ".join(parts[:3]) + " ******"
-    match = _ADDRESS_HEAD.match(text.replace(" ", ""))
+    if _CJK.search(text):
+        return _mask_chinese_address(text)
+    return _mask_western_address(text)
+
+
+def _mask_chinese_address(text: str) -> str:
+    match = _ADDRESS_HEAD.match(re.sub(r"\s", "", text))
     head = match["head"] if match else ""
-    if not head:
-        head = text[:2]
-    return head + "******"
+    # keep the spacing of "浙江省 杭州市 西湖区 文三路…" when the region is written as separate words
+    kept: list[str] = []
+    for word in text.split():
+        if not head.startswith("".join(kept) + word):
+            break
+        kept.append(word)
+    if kept and "".join(kept) == head:
+        return " ".join(kept) + " " + ADDRESS_MASK
+    return head + ADDRESS_MASK
+
+
+def _is_street_line(part: str) -> bool:
+    return bool(_STREET_WORDS.search(part)) or any(_HOUSE_NUMBER.match(word) for word in part.split())
+
+
+def _mask_western_address(text: str) -> str:
+    parts = [part.strip() for part in text.split(",")]
+    # street lines come first: the first part always, and every part up to the last that looks like one
+    last_street = max(index for index, part in enumerate(parts) if index == 0 or _is_street_line(part))
+    region = [
+        " ".join(word for word in part.split() if not any(character.isdigit() for character in word))
+        for part in parts[last_street + 1 :]
+    ]
+    return ", ".join([ADDRESS_MASK, *(part for part in region if part)])
 
 
 def mask_email(value: str) -> str:
