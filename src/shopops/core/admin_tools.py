@@ -338,7 +338,7 @@ class ShopOpsModelAdmin(ModelAdmin):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
-        entries = list(audit.history(obj)[:HISTORY_LIMIT])
+        entries = list(audit.history(obj, request.user)[:HISTORY_LIMIT])
         for entry in entries:
             shown = masked_changes(request.user, type(obj), entry.changes)
             entry.change_lines = change_lines(shown)  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -50,6 +51,38 @@ def diff(before: Snapshot, after: Snapshot) -> dict[str, list[Any]]:
     return {key: [before.get(key), after.get(key)] for key in keys if before.get(key) != after.get(key)}
 
 
+@functools.cache
+def shop_path(model: type[models.Model]) -> str | None:
+    """How a record of `model` names its shop: its own `SCOPE_SHOP_FIELD`, or that of the record its first
+    foreign key to a shop-scoped model points at (order lines, issues, parcel lines, case events …)."""
+    own = getattr(model, "SCOPE_SHOP_FIELD", None)
+    if own is not None:
+        return str(own)
+    for field in model._meta.concrete_fields:
+        target = field.related_model if field.many_to_one else None
+        parent = getattr(target, "SCOPE_SHOP_FIELD", None) if isinstance(target, type) else None
+        if parent is not None:
+            return field.name if parent == "pk" else f"{field.name}__{parent}"
+    return None
+
+
+def shop_of(instance: models.Model | None) -> int | None:
+    """The id of the shop `instance` belongs to, or None for records of no particular shop."""
+    path = shop_path(type(instance)) if instance is not None else None
+    if path is None:
+        return None
+    *relations, last = path.split("__")
+    record: Any = instance
+    for name in relations:
+        record = getattr(record, name, None)
+        if record is None:
+            return None
+    if last == "pk":
+        return int(record.pk) if record.pk is not None else None
+    value = getattr(record, record._meta.get_field(last).attname)
+    return int(value) if value is not None else None
+
+
 def user_or_none(actor: Any) -> Any:
     """The acting user, or None for system/CLI actors (a name such as "cli:root" or None)."""
     return actor if getattr(actor, "is_authenticated", False) else None
@@ -64,8 +97,12 @@ def entry(
     reason: str = "",
     object_repr: str | None = None,
     content_type: ContentType | None = None,
+    shop_id: int | None = None,
 ) -> AuditEntry:
-    """The audit entry for one change, unsaved (bulk writers insert many at once)."""
+    """The audit entry for one change, unsaved (bulk writers insert many at once).
+
+    The entry carries the shop of the record it describes (`shop_of`, or `shop_id` when given), so a
+    shop-scoped reader sees only the entries of their shops."""
     origin = current_origin()
     user = user_or_none(actor)
     if content_type is None and instance is not None:
@@ -84,6 +121,7 @@ def entry(
         source=origin.source,
         ip=origin.ip,
         request_id=origin.request_id or "",
+        shop_id=shop_id if shop_id is not None else shop_of(instance),
     )
 
 
@@ -97,16 +135,32 @@ def record(
     changes: dict[str, Any] | None = None,
     reason: str = "",
     object_repr: str | None = None,
+    shop_id: int | None = None,
 ) -> AuditEntry:
     """Append one audit entry. `action` is dotted past tense, e.g. `product.updated`."""
     if changes is None:
         changes = diff(before or {}, after if after is not None else snapshot(instance))
     audit_entry = entry(
-        actor=actor, action=action, instance=instance, changes=changes, reason=reason, object_repr=object_repr
+        actor=actor,
+        action=action,
+        instance=instance,
+        changes=changes,
+        reason=reason,
+        object_repr=object_repr,
+        shop_id=shop_id,
     )
     audit_entry.save()
     return audit_entry
 
 
-def history(instance: models.Model) -> models.QuerySet[AuditEntry]:
-    return AuditEntry.objects.for_object(instance).select_related("actor")
+def history(instance: models.Model, user: Any = None) -> models.QuerySet[AuditEntry]:
+    """The entries about one record, limited to the reader's shops when `user` is given."""
+    entries = AuditEntry.objects.for_object(instance)
+    if user is not None:
+        entries = entries.for_user(user)
+    return entries.select_related("actor")
+
+
+def entries_for(user: Any) -> models.QuerySet[AuditEntry]:
+    """The audit entries this user may read (entries about records of other shops left out)."""
+    return AuditEntry.objects.for_user(user)

@@ -10,6 +10,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from shopops.core.permissions import shop_ids_for
 from shopops.core.storage import private_storage, random_upload_name
 
 
@@ -26,6 +27,13 @@ class AuditQuerySet(models.QuerySet["AuditEntry"]):
 
     def for_object(self, obj: models.Model) -> AuditQuerySet:
         return self.filter(content_type=ContentType.objects.get_for_model(type(obj)), object_id=str(obj.pk))
+
+    def for_user(self, user: Any) -> AuditQuerySet:
+        """Entries about a shop's records only for users whose scope includes that shop; the rest as before."""
+        allowed = shop_ids_for(user)
+        if allowed is None:
+            return self
+        return self.filter(models.Q(shop_id__isnull=True) | models.Q(shop_id__in=allowed))
 
 
 class AuditEntry(models.Model):
@@ -57,6 +65,8 @@ class AuditEntry(models.Model):
     source = models.CharField(_("来源"), max_length=20, default="system")
     ip = models.GenericIPAddressField(_("IP"), null=True, blank=True)
     request_id = models.CharField(_("请求ID"), max_length=32, blank=True)
+    # the shop of the record the entry is about (core sits below channels: an id, not a foreign key)
+    shop_id = models.BigIntegerField(_("店铺ID"), null=True, blank=True, db_index=True)
 
     objects = AuditQuerySet.as_manager()
 

@@ -474,6 +474,7 @@ class OrderWriter:
             },
             object_repr=result.filename,
             reason=f"导入订单 {result.filename}"[:500],
+            shop_id=self.shop.pk,
         )
 
 
