@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "shopops.core.middleware.RequestContextMiddleware",
+    "shopops.core.middleware.DatabaseBusyMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -119,10 +120,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside one writer; IMMEDIATE takes the write lock at BEGIN so two
-    # writers queue on busy_timeout instead of failing on lock upgrade.
+    # writers queue on the busy timeout instead of failing on lock upgrade. Imports write in chunks
+    # (core.tabular), so a writer waits one chunk, not a file; past the timeout a request answers
+    # 503 + Retry-After (core.middleware) instead of hanging.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
+        "timeout": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "5")),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_shopops.sqlite3")}

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError, models, transaction
+from django.db import DataError, IntegrityError, OperationalError, models, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Schema
@@ -20,6 +20,7 @@ from ninja.pagination import LimitOffsetPagination
 from ninja.throttling import SimpleRateThrottle
 from pydantic import AfterValidator, AwareDatetime, PlainSerializer, WithJsonSchema
 
+from shopops.core.db import RETRY_AFTER_SECONDS, is_database_busy
 from shopops.core.errors import Conflict, DomainError, InvalidInput
 from shopops.core.money import CENT
 from shopops.core.permissions import check_permission
@@ -152,7 +153,8 @@ HTTP_ERROR_CODES = {
 
 
 def install_error_handlers(api: NinjaAPI) -> None:  # noqa: C901 - one small handler per exception type
-    """Every failure leaves as {"code", "message", "fields"} with a 4xx status, never a 500 page."""
+    """Every failure leaves as {"code", "message", "fields"} with a 4xx status (503 + Retry-After when
+    the database is busy), never a 500 page."""
 
     def on_domain(request: HttpRequest, exc: DomainError) -> HttpResponse:
         return error_response(api, request, exc.status, exc.code, exc.message, exc.fields)
@@ -193,6 +195,14 @@ def install_error_handlers(api: NinjaAPI) -> None:  # noqa: C901 - one small han
     def on_data(request: HttpRequest, exc: DataError) -> HttpResponse:
         return error_response(api, request, 422, "invalid", "数据超出字段允许的范围或含有非法字符")
 
+    def on_operational(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+        if not is_database_busy(exc):
+            raise exc  # a broken database is a 500, not something to retry
+        # a lock wait past the timeout: nothing was written, the same request may simply be retried
+        response = error_response(api, request, 503, "database_busy", "数据库繁忙，请稍后重试")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
     handlers: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]]] = [
         (DomainError, on_domain),
         (ValidationError, on_validation),
@@ -205,6 +215,7 @@ def install_error_handlers(api: NinjaAPI) -> None:  # noqa: C901 - one small han
         (HttpError, on_http),
         (IntegrityError, on_integrity),
         (DataError, on_data),
+        (OperationalError, on_operational),
     ]
     for exception, handler in handlers:
         api.add_exception_handler(exception, handler)

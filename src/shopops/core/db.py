@@ -1,10 +1,32 @@
-"""Database helpers shared by migrations: append-only tables enforced by a trigger per vendor."""
+"""Database helpers: append-only tables enforced by a trigger per vendor (migrations), a busy database
+told apart from a broken one, and whether the database has one write lock for everything (SQLite)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import migrations
+from django.db import OperationalError, connection, migrations
+
+# How long a client should wait before retrying a request the database was too busy for.
+RETRY_AFTER_SECONDS = 3
+SQLITE_BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
+# PostgreSQL: lock_not_available (lock_timeout, NOWAIT), serialization_failure, deadlock_detected.
+POSTGRESQL_BUSY_STATES = frozenset({"55P03", "40001", "40P01"})
+
+
+def is_database_busy(error: BaseException) -> bool:
+    """Whether `error` means "the database is busy, try again" rather than a bug or an outage."""
+    if not isinstance(error, OperationalError):
+        return False
+    if str(error).strip().lower() in SQLITE_BUSY_MESSAGES:
+        return True
+    return getattr(error.__cause__, "sqlstate", None) in POSTGRESQL_BUSY_STATES
+
+
+def has_single_writer() -> bool:
+    """SQLite lets one transaction write at a time, for the whole database: a long write transaction
+    (an import) makes every other writer wait, so imports there write in short transactions."""
+    return connection.vendor == "sqlite"
 
 
 def _forward(table: str, message: str) -> dict[str, list[str]]:

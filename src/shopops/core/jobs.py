@@ -190,6 +190,7 @@ def result_data(result: tabular.ImportResult) -> dict[str, Any]:
         "counts": result.counts(),
         "committed": result.committed,
         "is_refused": result.is_refused,
+        "is_partial": result.is_partial,
         "mode": str(result.mode),
         "dry_run": result.dry_run,
         "file_format": result.file_format,
@@ -277,10 +278,15 @@ def run_import_job(*, job_id: int, importer: Importer) -> ImportJob | None:
         failure = {"message": f"导入失败：{type(error).__name__}: {error}"}
         return finish_import_job(job_id=job.pk, status=ImportJobStatus.FAILED, result=failure)
     status = ImportJobStatus.REFUSED if outcome.is_refused else ImportJobStatus.SUCCEEDED
+    result = result_data(outcome)
+    if outcome.is_partial:
+        # written in part (SQLite, data changed between check and write): not a success to file away
+        status = ImportJobStatus.FAILED
+        result["message"] = outcome.errors[0].message
     return finish_import_job(
         job_id=job.pk,
         status=status,
-        result=result_data(outcome),
+        result=result,
         rows_done=outcome.total_rows,
         outcome=outcome,
     )

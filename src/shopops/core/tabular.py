@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import copy
 import csv
 import datetime as dt
 import hashlib
@@ -21,7 +22,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.db import DatabaseError, transaction
+from python_calamine import CalamineError, CalamineWorkbook
 
+from shopops.core.db import has_single_writer
+from shopops.core import xlsx
 from shopops.core.errors import DomainError, InvalidInput
 from shopops.core.money import to_money
 
@@ -33,7 +37,8 @@ PREVIEW_LIMIT = 200
 SAMPLE_BYTES = 64 * 1024
 EMPTY_MARKERS = frozenset({"", "无"})
 CSV_EXTENSIONS = frozenset({".csv", ".txt", ".tsv"})
-EXCEL_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"})
+# .xls, .xlsb and .ods are refused: their readers allocate what the file declares, unmeasured (core.xlsx)
+EXCEL_EXTENSIONS = frozenset({".xlsx", ".xlsm"})
 INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "'")
 
@@ -145,7 +150,18 @@ class ImportResult:
     @property
     def is_refused(self) -> bool:
         """All-or-nothing with bad rows: the file was refused and nothing was written."""
-        return self.mode == Mode.ALL_OR_NOTHING and bool(self.errors)
+        return self.mode == Mode.ALL_OR_NOTHING and bool(self.errors) and not self.committed
+
+    @property
+    def is_partial(self) -> bool:
+        """All-or-nothing written chunk by chunk (SQLite) that a row refused after the check passed:
+        the chunks before it are written, the rest is not (the errors say from which row)."""
+        return self.mode == Mode.ALL_OR_NOTHING and bool(self.errors) and self.committed
+
+    def restart(self) -> None:
+        """Forget the counts and problems of a checking pass before the writing pass counts again."""
+        self.total_rows = self.created = self.updated = self.unchanged = self.skipped = 0
+        self.errors, self.warnings, self.preview = [], [], []
 
     def counts(self) -> dict[str, int]:
         return {
@@ -432,7 +448,7 @@ class Table:
             self.total_estimate = self._count_lines(opened.handle)
             self._rows = self._csv_rows(opened.handle, head)
         else:
-            self._rows = self._excel_rows(opened.handle, sheet)
+            self._rows = self._excel_rows(opened.handle, sheet, opened.size)
 
     @staticmethod
     def _count_lines(handle: IO[bytes]) -> int:
@@ -460,20 +476,38 @@ class Table:
             with contextlib.suppress(ValueError):  # the file may already be closed
                 text.detach()
 
-    def _excel_rows(self, handle: IO[bytes], sheet: str | None) -> Iterator[tuple[int, list[Any]]]:
-        from python_calamine import CalamineError, CalamineWorkbook
-
+    def _excel_rows(self, handle: IO[bytes], sheet: str | None, size: int) -> Iterator[tuple[int, list[Any]]]:
+        """The header row streamed first (so an importer refuses a wrong file before the sheet is read),
+        then, once core.xlsx has measured the sheet within the limits, calamine's rows below it."""
+        header = 0
         try:
-            workbook = CalamineWorkbook.from_filelike(handle)
-            if sheet:
-                worksheet = workbook.get_sheet_by_name(sheet)
-            else:
-                worksheet = workbook.get_sheet_by_index(0)
+            limits = xlsx.Limits.from_settings()
+            with xlsx.Workbook(handle, sheet=sheet, file_size=size, limits=limits) as book:
+                for header, cells in book.leading_rows(is_empty_row):
+                    self.total_estimate = book.rows_estimate()
+                    yield header, cells
+                self.total_estimate = max(book.measure().rows - header, 0)
+        except xlsx.Refused as error:
+            raise ImportRefused(error.message, fields={"file": error.reason}) from error
+        handle.seek(0)
+        try:
+            worksheet = CalamineWorkbook.from_filelike(handle).get_sheet_by_name(book.sheet_name)
         except (CalamineError, ValueError, OSError) as error:
             raise ImportRefused(f"无法读取工作簿：{error}", fields={"file": "无法读取"}) from error
-        self.total_estimate = max(worksheet.height - 1, 0)
-        # iter_rows starts at the sheet's first row even when it is empty, so numbering matches Excel
-        return enumerate(worksheet.iter_rows(), start=1)
+        # iter_rows starts at the sheet's first row even when it is empty, so numbering matches Excel;
+        # its columns start at the first one used, ours at A (as the header was read)
+        padding = [""] * (worksheet.start[1] if worksheet.start else 0)
+        rows = enumerate(worksheet.iter_rows(), start=1)
+        for number, cells in rows if header else ():
+            if number == header:
+                if not book.header_matches(padding + cells):
+                    raise ImportRefused("无法读取工作簿：表头两次读取不一致", fields={"file": "文件结构异常"})
+                break
+        if not padding:
+            yield from rows
+            return
+        for number, cells in rows:
+            yield number, padding + cells
 
     def close(self) -> None:
         """Stop reading (before the file closes), also when the rows were not read to the end."""
@@ -486,6 +520,10 @@ class Table:
         for number, cells in self._rows:
             if any(clean_cell(cell) is not None for cell in cells):
                 yield number, cells
+
+
+def is_empty_row(cells: list[Any]) -> bool:
+    return not any(clean_cell(cell) is not None for cell in cells)
 
 
 def parse_row(number: int, cells: list[Any], columns: Sequence[Column], header: HeaderMap) -> TableRow:
@@ -535,10 +573,15 @@ def _process_chunk_alone(importer: RowImporter, chunk: list[TableRow], result: I
     except (DatabaseError, DomainError) as error:
         importer.discard_state()
         message = error.message if isinstance(error, DomainError) else f"数据库拒绝写入：{error}"
-        for row in chunk:
-            if row.is_valid:
-                row.errors.append(RowError(row.number, "", message))
+        _fail_rows(chunk, message)
     result.tally(chunk)
+
+
+def _fail_rows(chunk: list[TableRow], message: str) -> None:
+    """The chunk's transaction rolled back: its rows that were fine are not written either."""
+    for row in chunk:
+        if row.is_valid:
+            row.errors.append(RowError(row.number, "", message))
 
 
 def run_import(
@@ -553,8 +596,10 @@ def run_import(
     progress: Progress | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> ImportResult:
-    """Stream `source` through `importer` in chunks. all_or_nothing and dry runs use one transaction,
-    rolled back on any bad row (or always, for a dry run); skip_bad_rows commits chunk by chunk."""
+    """Stream `source` through `importer` in chunks. skip_bad_rows commits chunk by chunk. all_or_nothing
+    and dry runs use one transaction, rolled back on any bad row (or always, for a dry run) — except on
+    SQLite, where one transaction would lock every other writer out for the whole file: there the file
+    is checked chunk by chunk (each rolled back), then written chunk by chunk if no row is bad."""
     mode = Mode(mode)
     started = time.monotonic()
     with open_source(source) as opened:
@@ -586,15 +631,26 @@ def run_import(
                     with transaction.atomic():
                         importer.finish(result)
                 result.committed = True
+            elif has_single_writer():
+
+                def reread() -> Iterator[list[TableRow]]:
+                    opened.handle.seek(0)
+                    again = Table(opened, filename=filename, file_format=table.file_format, sheet=sheet)
+                    with contextlib.closing(again):
+                        rows = again.rows()
+                        next(rows, None)  # the header
+                        yield from _chunks(rows, importer.columns, header, chunk_size)
+
+                _run_checked_then_written(importer, chunks, reread, result, progress, total)
             else:
                 _run_in_one_transaction(importer, chunks, result, progress, total)
     result.duration_seconds = time.monotonic() - started
     return result
 
 
-def _report(progress: Progress | None, result: ImportResult, total: int | None) -> None:
+def _report(progress: Progress | None, result: ImportResult, total: int | None, offset: int = 0) -> None:
     if progress is not None:
-        progress(result.total_rows, total)
+        progress(offset + result.total_rows, total)
 
 
 def _run_in_one_transaction(
@@ -623,6 +679,91 @@ def _run_in_one_transaction(
             f"数据库拒绝写入，未导入任何数据：{error}", fields={"file": "写入失败"}
         ) from error
     result.committed = True
+
+
+def _check_chunk(importer: RowImporter, chunk: list[TableRow]) -> None:
+    """Process the chunk as for real, then roll it back: its rows' errors without keeping anything."""
+    try:
+        with transaction.atomic():
+            importer.process(chunk)
+            raise _Rollback
+    except _Rollback:
+        pass
+    except DatabaseError as error:
+        raise ImportRefused(
+            f"数据库拒绝写入，未导入任何数据：{error}", fields={"file": "写入失败"}
+        ) from error
+    finally:
+        importer.discard_state()  # the chunk's records are gone
+
+
+def _write_chunk(importer: RowImporter, chunk: list[TableRow]) -> str:
+    """Write the chunk in its own transaction; '' when it is written, else why nothing of it was."""
+    try:
+        with transaction.atomic():
+            importer.process(chunk)
+            if not all(row.is_valid for row in chunk):
+                raise _Rollback
+    except _Rollback:
+        message = "同一批次中有错误行，本批次未写入"
+    except (DatabaseError, DomainError) as error:
+        message = error.message if isinstance(error, DomainError) else f"数据库拒绝写入：{error}"
+    else:
+        return ""
+    importer.discard_state()
+    return message
+
+
+def stop_message(row: int, reason: str, written_rows: int) -> str:
+    """The file-level error of a write pass that stopped at `row` (the check had passed)."""
+    if not written_rows:
+        return f"写入时第 {row} 行起被拒绝（检查时没有这个错误）：{reason}。未导入任何数据"
+    return (
+        f"写入时第 {row} 行起被拒绝（检查时没有这个错误）：{reason}。此前的 {written_rows} 行已写入，"
+        "之后的行未导入；改正后重新导入同一文件即可补全（已写入的行不会重复写入）"
+    )
+
+
+def _run_checked_then_written(
+    importer: RowImporter,
+    chunks: Iterator[list[TableRow]],
+    reread: Callable[[], Iterator[list[TableRow]]],
+    result: ImportResult,
+    progress: Progress | None,
+    total: int | None,
+) -> None:
+    """all_or_nothing and dry runs on SQLite, where a transaction holds the only write lock there is:
+    other writers get it between two chunks instead of waiting for the whole file.
+
+    The check pass processes every chunk and rolls it back, so a bad row is found before anything is
+    written (a dry run ends here). The write pass — a fresh copy of the importer, the check filled the
+    original's caches and counters — writes chunk by chunk. Should a row be refused there (the data
+    changed since its check), the chunks before it stay written, the rest is not: `is_partial`."""
+    writer = None if result.dry_run else copy.deepcopy(importer)
+    passes_total = total * 2 if total is not None and writer is not None else total
+    for chunk in chunks:
+        _check_chunk(importer, chunk)
+        result.tally(chunk)
+        _report(progress, result, passes_total)
+    if writer is None or result.is_refused:
+        return
+    checked_rows = result.total_rows
+    result.restart()
+    for chunk in reread():
+        reason = _write_chunk(writer, chunk)
+        if reason:
+            _fail_rows(chunk, reason)
+            first = chunk[0].number
+            result.errors.append(RowError(first, "", stop_message(first, reason, result.total_rows)))
+            result.tally(chunk)
+            break
+        result.committed = True
+        result.tally(chunk)
+        _report(progress, result, passes_total, offset=checked_rows)
+    if result.created or result.updated:
+        with transaction.atomic():
+            writer.finish(result)
+    result.committed = result.committed or not result.errors
 
 
 # Writing.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +28,7 @@ from shopops.channels.queries import (
     platform_format_names,
 )
 from shopops.core import tabular
+from shopops.core.db import has_single_writer
 from shopops.core.errors import DomainError, InvalidInput, NotFound
 from shopops.core.permissions import check_permission
 from shopops.core.tabular import Column, HeaderMap, ImportRefused, ImportResult, Mode, RowError, TableRow
@@ -240,8 +241,9 @@ def _run_chunk_by_chunk(
 def _run_in_one_transaction(
     writer: OrderWriter, chunks: Iterator[Groups], result: ImportResult, report: Any, format_name: str
 ) -> None:
-    """all_or_nothing and dry runs: one transaction, rolled back on any bad row (always for a dry run).
-    After the first bad row the rest of the file is only validated: it will be rolled back anyway."""
+    """all_or_nothing and dry runs on PostgreSQL: one transaction, rolled back on any bad row (always for
+    a dry run). After the first bad row the rest of the file is only validated: it will be rolled back
+    anyway."""
     try:
         with transaction.atomic():
             for groups in chunks:
@@ -263,6 +265,83 @@ def _run_in_one_transaction(
             f"数据库拒绝写入，未导入任何数据：{error}", fields={"file": "写入失败"}
         ) from error
     result.committed = True
+
+
+def _check_chunk(writer: OrderWriter, groups: Groups) -> None:
+    """Process the chunk as for real, then roll it back: its orders' errors without keeping anything."""
+    if writer.validate_only:
+        writer.process(groups)  # writes nothing: no transaction, so no write lock either
+        return
+    try:
+        with transaction.atomic():
+            writer.process(groups)
+            raise _Rollback
+    except _Rollback:
+        pass
+    except DatabaseError as error:
+        raise ImportRefused(
+            f"数据库拒绝写入，未导入任何数据：{error}", fields={"file": "写入失败"}
+        ) from error
+    finally:
+        writer.discard_state()  # the chunk's records are gone
+
+
+def _write_chunk(writer: OrderWriter, groups: Groups) -> str:
+    """Write the chunk in its own transaction; '' when it is written, else why nothing of it was."""
+    try:
+        with transaction.atomic():
+            writer.process(groups)
+            if not all(row.is_valid for rows in groups for row in rows):
+                raise _Rollback
+    except _Rollback:
+        message = "同一批次中有错误行，本批次未写入"
+    except (DatabaseError, DomainError) as error:
+        message = error.message if isinstance(error, DomainError) else f"数据库拒绝写入：{error}"
+    else:
+        return ""
+    writer.discard_state()
+    return message
+
+
+def _run_checked_then_written(
+    new_writer: Callable[[], OrderWriter],
+    chunks: Iterator[Groups],
+    reread: Callable[[], Iterator[Groups]],
+    result: ImportResult,
+    report: Any,
+    format_name: str,
+) -> None:
+    """all_or_nothing and dry runs on SQLite (`tabular._run_checked_then_written`): a check pass with
+    every chunk rolled back (after the first bad row only validated: nothing will be written), then, if
+    no row is bad, a write pass with a fresh writer, chunk by chunk, so other writers get the database's
+    one write lock between two chunks instead of waiting for the whole file."""
+    checker = new_writer()
+    for groups in chunks:
+        _check_chunk(checker, groups)
+        _tally(result, groups)
+        if result.errors and not result.dry_run:
+            checker.validate_only = True
+        report()
+    if result.dry_run or result.is_refused:
+        return
+    writer = new_writer()
+    checked_rows = result.total_rows
+    result.restart()
+    for groups in reread():
+        reason = _write_chunk(writer, groups)
+        if reason:
+            _fail_chunk(groups, reason)
+            first = groups[0][0].number
+            result.errors.append(RowError(first, "", tabular.stop_message(first, reason, result.total_rows)))
+            _tally(result, groups)
+            break
+        result.committed = True
+        _tally(result, groups)
+        report(checked_rows)
+    if result.created or result.updated:
+        with transaction.atomic():
+            writer.finish(result, format_name)
+    result.committed = result.committed or not result.errors
 
 
 SQLITE_IMPORT_CACHE_KIB = 65536
@@ -351,26 +430,45 @@ def import_orders(
                 columns=[header.labels[key] for key in header.positions],
                 unknown_columns=_unknown_columns(platform_format, header),
             )
-            writer = OrderWriter(
-                shop=target,
-                reading=Reading(platform_format),
-                actor=actor,
-                filename=name,
-                sha256=opened.sha256,
-                validate_only=False,
-            )
-            total = table.total_estimate
 
-            def report() -> None:
+            def new_writer() -> OrderWriter:
+                return OrderWriter(
+                    shop=target,
+                    reading=Reading(platform_format),
+                    actor=actor,
+                    filename=name,
+                    sha256=opened.sha256,
+                    validate_only=False,
+                )
+
+            def reread() -> Iterator[Groups]:
+                opened.handle.seek(0)
+                again = tabular.Table(opened, filename=name, file_format=table.file_format, sheet=sheet)
+                with contextlib.closing(again):
+                    rows = non_empty_rows(again)
+                    next(rows, None)  # the header
+                    yield from order_chunks(rows, columns, header, chunk_size)
+
+            chunk_by_chunk = mode == Mode.SKIP_BAD_ROWS and not dry_run
+            checked_then_written = not chunk_by_chunk and has_single_writer()
+            total = table.total_estimate
+            if total is not None and checked_then_written and not dry_run:
+                total *= 2  # the file is read twice: checked, then written
+
+            def report(offset: int = 0) -> None:
                 if progress is not None:
-                    progress(result.total_rows, total)
+                    progress(offset + result.total_rows, total)
 
             chunks = order_chunks(raw_rows, columns, header, chunk_size)
             with _sqlite_page_cache():
-                if mode == Mode.SKIP_BAD_ROWS and not dry_run:
-                    _run_chunk_by_chunk(writer, chunks, result, report, platform_format.name)
+                if chunk_by_chunk:
+                    _run_chunk_by_chunk(new_writer(), chunks, result, report, platform_format.name)
+                elif checked_then_written:
+                    _run_checked_then_written(
+                        new_writer, chunks, reread, result, report, platform_format.name
+                    )
                 else:
-                    _run_in_one_transaction(writer, chunks, result, report, platform_format.name)
+                    _run_in_one_transaction(new_writer(), chunks, result, report, platform_format.name)
     result.duration_seconds = time.monotonic() - started
     return result
 
