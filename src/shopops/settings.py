@@ -221,6 +221,9 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.
 
 # API: per-token (or per-user) request budget; see docs/api.md.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/m")
+# Searches by phone number (orders, customers) per user, over every token and the session: confirming a
+# guessed number takes thousands of tries, an operator needs a few dozen an hour.
+PHONE_SEARCH_RATE_LIMIT = os.environ.get("PHONE_SEARCH_RATE_LIMIT", "60/h")
 API_MAX_PAGE_SIZE = 500
 
 LOGGING = {

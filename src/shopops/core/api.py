@@ -157,7 +157,11 @@ def install_error_handlers(api: NinjaAPI) -> None:  # noqa: C901 - one small han
     the database is busy), never a 500 page."""
 
     def on_domain(request: HttpRequest, exc: DomainError) -> HttpResponse:
-        return error_response(api, request, exc.status, exc.code, exc.message, exc.fields)
+        response = error_response(api, request, exc.status, exc.code, exc.message, exc.fields)
+        retry_after = getattr(exc, "retry_after", None)  # core.ratelimit.RateLimited
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
 
     def on_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         fields = validation_fields(list(exc.errors))

@@ -14,10 +14,13 @@ from unfold.widgets import UnfoldAdminTextInputWidget
 
 from shopops.core.admin_tools import ReadOnlyAdmin, RevealPersonalDataMixin, action_page
 from shopops.core.pii import can_view_pii, mask
+from shopops.core.ratelimit import RateLimited, spend_phone_search
 from shopops.customers import queries, services
 from shopops.customers.models import Customer, CustomerAccount
 
 CHANGE_PERMISSION = "customers.change_customer"
+PHONE_SEARCH_SPENT = "_shopops_phone_search_spent"
+PHONE_SEARCH_REFUSED = "_shopops_phone_search_refused"
 
 
 class CustomerAccountInline(TabularInline):
@@ -90,11 +93,26 @@ class CustomerAdmin(RevealPersonalDataMixin, ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return queries.customers_for(request.user)
 
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        # the box runs search_condition (a whole buyer id, a whole phone number by its hash, or the last four
+        # digits the mask shows anyway), never a partial match on personal data, so everyone keeps it
+        return self.search_fields
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
         if not search_term.strip():
             return queryset, False
+        if queries.is_phone_search(search_term) and not getattr(request, PHONE_SEARCH_SPENT, False):
+            # the list is built twice on an action's POST: one search, one spend
+            setattr(request, PHONE_SEARCH_SPENT, True)
+            try:
+                spend_phone_search(request.user)
+            except RateLimited as error:
+                messages.error(request, error.message)
+                setattr(request, PHONE_SEARCH_REFUSED, True)
+        if getattr(request, PHONE_SEARCH_REFUSED, False):
+            return queryset.none(), False
         matching = Customer.objects.filter(queries.search_condition(search_term)).values("pk")
         return queryset.filter(pk__in=matching), False
 

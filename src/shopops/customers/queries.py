@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from shopops.core.errors import NotFound
 from shopops.core.permissions import shop_ids_for
+from shopops.core.ratelimit import spend_phone_search
 from shopops.customers.models import Customer, CustomerAccount
 from shopops.customers.services import phone_hash
 
@@ -40,9 +41,22 @@ def search_condition(text: str) -> Q:
     return condition
 
 
+def is_phone_search(text: str) -> bool:
+    """Whether `search_condition` looks this text up as a phone (a full number or its last four digits)."""
+    value = text.strip()
+    digits = re.sub(r"\D", "", value)
+    if len(digits) == MOBILE_DIGITS + 2 and digits.startswith("86"):
+        digits = digits[2:]
+    return len(digits) == MOBILE_DIGITS or (len(digits) == LAST_DIGITS and digits == value)
+
+
 def customers_for(user: Any, *, search: str = "", is_blacklisted: bool | None = None) -> QuerySet[Customer]:
-    """Customers the user may see, newest first, with their order count; optional search and blacklist filter."""
+    """Customers the user may see, newest first, with their order count; optional search and blacklist filter.
+
+    A search by phone spends one of the user's phone searches (shared with the order search)."""
     customers = visible_customers(user)
+    if search and is_phone_search(search):
+        spend_phone_search(user, field="search")
     if search:
         customers = customers.filter(pk__in=Customer.objects.filter(search_condition(search)).values("pk"))
     if is_blacklisted is not None:

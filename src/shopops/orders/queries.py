@@ -34,6 +34,7 @@ from shopops.channels.models import Platform
 from shopops.core.errors import InvalidInput, NotFound
 from shopops.core.permissions import shop_ids_for
 from shopops.core.pii import masked_dict
+from shopops.core.ratelimit import spend_phone_search
 from shopops.customers.services import phone_hash
 from shopops.orders.models import (
     IssueStatus,
@@ -57,6 +58,18 @@ MAX_ID = 2**63 - 1
 MOBILE_DIGITS = 11
 LAST_DIGITS = 4
 DATE_FIELDS = ("placed", "paid", "shipped")
+# A partial phone (last four digits, or a masked number as lists show it) narrows little on its own: it must
+# come with an order no / buyer / tracking no, or with a shop and a date range of at most this many days.
+NARROW_DAYS = 31
+MASKED_MOBILE = re.compile(r"^(?:\+?(?:00)?86)?(?P<head>1\d{2})[*xX]{4}(?P<tail>\d{4})$")
+PARTIAL_PHONE_MESSAGE = (
+    f"按手机号后四位（或 138****5678 这样的号码）查询时，须同时指定订单号/买家/运单号，"
+    f"或店铺加不超过 {NARROW_DAYS} 天的日期范围"
+)
+
+
+class PhoneSearchTooBroad(InvalidInput):
+    code = "phone_search_too_broad"
 
 
 def phone_digits(text: str) -> str:
@@ -65,6 +78,25 @@ def phone_digits(text: str) -> str:
     if len(digits) == MOBILE_DIGITS + 2 and digits.startswith("86"):
         digits = digits[2:]
     return digits
+
+
+def masked_mobile(text: str) -> re.Match[str] | None:
+    """`138****5678` / `138XXXX5678` (spaces, dashes, +86 allowed): the head and tail digits, or None."""
+    return MASKED_MOBILE.match(re.sub(r"[\s\-]", "", text.strip()))
+
+
+def is_partial_phone(text: str) -> bool:
+    """The last four digits or a masked number: matches many receivers, unlike a full number."""
+    return len(phone_digits(text)) == LAST_DIGITS or masked_mobile(text) is not None
+
+
+def looks_like_phone(term: str) -> bool:
+    """A search box term taken as a phone: a full number, its last four digits or a masked number."""
+    if masked_mobile(term) is not None:
+        return True
+    return len(phone_digits(term)) in (MOBILE_DIGITS, LAST_DIGITS) and not any(
+        char.isalpha() for char in term
+    )
 
 
 def local_day_start(day: dt.date) -> dt.datetime:
@@ -80,7 +112,11 @@ def _errors_for_text(search: OrderSearch) -> dict[str, str]:
             errors[name] = f"须为不超过 {MAX_TEXT} 个字符的文本"
     if errors:
         return errors
-    if search.phone and len(phone_digits(search.phone)) not in (MOBILE_DIGITS, LAST_DIGITS):
+    if (
+        search.phone
+        and len(phone_digits(search.phone)) not in (MOBILE_DIGITS, LAST_DIGITS)
+        and masked_mobile(search.phone) is None
+    ):
         errors["phone"] = "请输入完整的 11 位手机号或后 4 位"
     choices = {
         "refund_status": RefundStatus.values,
@@ -162,6 +198,24 @@ class OrderSearch:
         errors.update(_errors_for_ranges(self))
         if errors:
             raise InvalidInput("筛选条件无效", fields=errors)
+        if self.phone and is_partial_phone(self.phone) and not self.is_narrow():
+            raise PhoneSearchTooBroad(
+                PARTIAL_PHONE_MESSAGE,
+                fields={"phone": f"须配合订单号/买家/运单号，或店铺与不超过 {NARROW_DAYS} 天的日期范围"},
+            )
+
+    def is_narrow(self) -> bool:
+        """Narrow enough for a partial phone: an order no / buyer / tracking no, or a shop and a closed date
+        range (placed, paid or shipped) of at most NARROW_DAYS days."""
+        if self.q:
+            return True
+        if self.shop_id is None:
+            return False
+        for prefix in DATE_FIELDS:
+            start, end = getattr(self, f"{prefix}_from"), getattr(self, f"{prefix}_to")
+            if start is not None and end is not None and (end - start).days < NARROW_DAYS:
+                return True
+        return False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, only the fields that are set (what a saved filter stores and an export audit names)."""
@@ -256,7 +310,12 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
 
 
 def phone_condition(text: str) -> Q:
-    """Orders whose receiver phone is this full mobile number (by hash) or ends in these 4 digits."""
+    """Orders whose receiver phone is this full mobile number (by hash), ends in these 4 digits, or fits a
+    masked number (its last four digits, and the first three as the number is written)."""
+    masked = masked_mobile(text)
+    if masked is not None:
+        head = rf"^(\+?(00)?86[ -]?)?{masked['head']}"
+        return Q(receiver_phone_last4=masked["tail"], receiver_phone__regex=head)
     digits = phone_digits(text)
     if len(digits) == MOBILE_DIGITS:
         return Q(receiver_phone_hash=phone_hash(digits))
@@ -328,8 +387,16 @@ def apply_search(orders: QuerySet[Order], search: OrderSearch) -> QuerySet[Order
 
 
 def search_orders(user: Any, params: OrderSearch) -> QuerySet[Order]:
-    """The orders this user may see that match `params`, ready for a list page (shop joined)."""
+    """The orders this user may see that match `params`, ready for a list page (shop joined).
+
+    A search by phone spends one of the user's phone searches (core.ratelimit: RateLimited past the budget)."""
+    if is_phone_search(params):
+        spend_phone_search(user)
     return apply_search(Order.objects.for_user(user), params).select_related("shop")
+
+
+def is_phone_search(search: OrderSearch) -> bool:
+    return bool(search.phone)
 
 
 def order_detail(user: Any, order_id: int) -> Order:

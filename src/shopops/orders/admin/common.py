@@ -141,7 +141,8 @@ YES_NO = {"yes": True, "no": False, "1": True, "0": False}
 
 def search_from_changelist(user: Any, query: QueryDict) -> queries.OrderSearch:
     """The order list's filters (and a saved filter it started from) as one validated search. A search
-    term is kept as a phone number when it is 4 or 11 digits, else as order no / buyer / tracking number."""
+    term is kept as a phone number when it is 4 or 11 digits or a masked number, else as order no / buyer /
+    tracking number."""
     params: dict[str, Any] = {}
     saved = query.get("saved_filter", "")
     if saved.isdigit():
@@ -156,6 +157,5 @@ def search_from_changelist(user: Any, query: QueryDict) -> queries.OrderSearch:
             params[name] = YES_NO[answer]
     term = query.get("q", "").strip()
     if term:
-        is_phone = len(queries.phone_digits(term)) in (queries.MOBILE_DIGITS, queries.LAST_DIGITS)
-        params["phone" if is_phone and not any(char.isalpha() for char in term) else "q"] = term
+        params["phone" if queries.looks_like_phone(term) else "q"] = term
     return queries.OrderSearch.from_dict(params)

@@ -31,6 +31,7 @@ from shopops.core.admin_tools import (
     money,
 )
 from shopops.core.errors import DomainError
+from shopops.core.ratelimit import RateLimited, spend_phone_search
 from shopops.orders import queries, services
 from shopops.orders.admin import common
 from shopops.orders.admin.common import (
@@ -127,6 +128,9 @@ class MemoForm(forms.Form):
     )
 
 
+PHONE_REFUSAL_ATTRIBUTE = "_shopops_phone_search_refusal"
+
+
 class SaveFilterForm(forms.Form):
     name = forms.CharField(label=_("名称"), max_length=60, widget=UnfoldAdminTextInputWidget())
     is_shared = forms.BooleanField(label=_("团队共享"), required=False, widget=UnfoldBooleanSwitchWidget())
@@ -163,7 +167,9 @@ class OrderAdmin(OrderImportAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin):
     list_filter_submit = True
     list_select_related = ("shop",)
     search_fields = ("external_id",)
-    search_help_text = _("订单号 / 买家ID或昵称 / 运单号 / 收货人手机号（完整或后四位）/ 商家编码")
+    search_help_text = _(
+        "订单号 / 买家ID或昵称 / 运单号 / 收货人手机号（完整；后四位须同时筛选店铺和不超过31天的日期）/ 商家编码"
+    )
     show_full_result_count = False
     inlines = (OrderLineInline, OrderEventInline, OrderIssueInline)
     actions = [
@@ -265,16 +271,52 @@ class OrderAdmin(OrderImportAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
-        """One box for everything operators paste: order no, buyer, tracking no, phone, merchant code."""
+        """One box for everything operators paste: order no, buyer, tracking no, phone, merchant code.
+
+        A phone follows the API's rules (a refusal is shown as an error instead of phone matches): the last
+        four digits or a masked number only with a narrowing filter, and every phone search, typed or from a
+        saved filter, spends one of the user's phone searches; past the budget the list is empty."""
         term = search_term.strip()
+        refusal = self._phone_search_refusal(request, term)
+        if isinstance(refusal, RateLimited):
+            return queryset.none(), False
         if not term:
             return queryset, False
         condition = queries.text_condition(term) | queries.sku_condition(term)
-        if len(queries.phone_digits(term)) in (queries.MOBILE_DIGITS, queries.LAST_DIGITS) and not any(
-            char.isalpha() for char in term
-        ):
+        if refusal is None and queries.looks_like_phone(term):
             condition |= queries.phone_condition(term)
         return queryset.filter(condition), False
+
+    def _phone_search_refusal(self, request: HttpRequest, term: str) -> DomainError | None:
+        """Why this request may not search by phone, or None; decided once per request (an action's POST
+        builds the list twice) and shown as an error message."""
+        if hasattr(request, PHONE_REFUSAL_ATTRIBUTE):
+            return getattr(request, PHONE_REFUSAL_ATTRIBUTE)
+        refusal: DomainError | None = None
+        typed = queries.looks_like_phone(term)
+        if typed:
+            try:
+                common.search_from_changelist(request.user, request.GET)  # refuses a partial phone too broad
+            except DomainError as error:
+                refusal = error
+        if refusal is None and (typed or self._saved_filter_has_phone(request)):
+            try:
+                spend_phone_search(request.user)
+            except RateLimited as error:
+                refusal = error
+        if refusal is not None:
+            messages.error(request, refusal.message)
+        setattr(request, PHONE_REFUSAL_ATTRIBUTE, refusal)
+        return refusal
+
+    def _saved_filter_has_phone(self, request: HttpRequest) -> bool:
+        saved = str(request.GET.get("saved_filter", ""))
+        if not saved.isdigit():
+            return False
+        try:
+            return queries.is_phone_search(queries.saved_search(request.user, int(saved)))
+        except DomainError:
+            return False  # the saved-filter list filter shows the refusal and lists nothing
 
     def has_memo_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("orders.change_order")

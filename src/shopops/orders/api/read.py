@@ -263,7 +263,15 @@ class OrderFilters(Schema):
         None, max_length=100, description="Order no, platform buyer id or nick, or tracking number (exact)"
     )
     phone: PlainText | None = Field(
-        None, max_length=40, description="Receiver mobile: the full 11 digits or the last 4"
+        None,
+        max_length=40,
+        description=(
+            "Receiver mobile: the full 11 digits (exact, by keyed hash), or the last 4 / a masked number "
+            "(138****5678) together with q, or with shop_id and a placed/paid/shipped range of at most 31 days "
+            "(else 422 phone_search_too_broad). Every phone search counts against the user's phone-search "
+            "budget (PHONE_SEARCH_RATE_LIMIT, shared by all their tokens and the session; 429 "
+            "phone_search_rate_limited with Retry-After)"
+        ),
     )
     sku: PlainText | None = Field(None, max_length=64, description="Merchant code or SKU id of a line")
     status: list[OrderStatus] | None = Field(None, description="Repeatable: status=paid&status=shipped")
@@ -310,7 +318,7 @@ def search_from(user: Any, filters: OrderFilters) -> OrderSearch:
 @paginate(Pagination)
 @requires("orders.view_order")
 def list_orders(request: HttpRequest, filters: Query[OrderListFilters]) -> QuerySet[Order]:
-    """Search orders in the user's shops; personal data masked without core.view_pii."""
+    """Search orders in the user's shops; personal data masked without core.view_pii; phone searches limited."""
     user = acting_user(request)
     orders = queries.search_orders(user, search_from(user, filters))
     return apply_ordering(orders, filters.ordering, ORDER_ORDERING, ORDER_DEFAULT_ORDERING)

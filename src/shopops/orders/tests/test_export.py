@@ -110,13 +110,15 @@ def test_every_export_is_audited_with_filters_and_row_count(orders, make_user, a
     user = make_user("finance")
     client = api_client_for(user)
     # when
-    response = client.get("/api/v1/orders/export", {"format": "xlsx", "status": ["paid"], "phone": "1234"})
+    response = client.get(
+        "/api/v1/orders/export", {"format": "xlsx", "status": ["paid"], "phone": "1234", "q": "X1"}
+    )
     b"".join(response.streaming_content)
     # then
     entry = AuditEntry.objects.get(action="order.exported")
     assert entry.actor == user
     assert entry.changes == {
-        "filters": {"phone": "1234", "status": ["paid"]},
+        "filters": {"q": "X1", "phone": "1234", "status": ["paid"]},
         "format": "xlsx",
         "rows": 1,
         "masked": True,
