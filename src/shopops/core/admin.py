@@ -62,6 +62,8 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     )
     list_filter_submit = True
     date_hierarchy = None
+    # an object's history page links to its entries here (content type and object id)
+    linked_lookups = ("object_id",)
     list_select_related = ("actor", "content_type")
     show_full_result_count = False
 
@@ -132,6 +134,8 @@ class AlertAdmin(ReadOnlyAdmin):
 
     list_display = ("title", "kind", "severity", "status", "first_seen", "last_seen", "resolved_at")
     list_filter = ("status", "severity", "kind")
+    # the 工作台's stock alerts panel links to the open alerts of one kind family
+    linked_lookups = ("kind__startswith",)
     search_fields = ("title", "message", "dedup_key")
 
 

@@ -16,12 +16,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 from unfold.decorators import action
 from unfold.widgets import UnfoldAdminTextInputWidget, UnfoldBooleanSwitchWidget
 
 from shopops.core import audit
 from shopops.core import services as core_services
+from shopops.core.admin_lookups import DeclaredLookupsAdmin
 from shopops.core.errors import DomainError
 from shopops.core.money import format_cny
 from shopops.core.pii import (
@@ -169,6 +169,17 @@ class ReasonForm(forms.Form):
     )
 
 
+class RevealForm(forms.Form):
+    """Asks why personal data is shown: required, as in the API, since the reason is what the audit is for."""
+
+    reason = forms.CharField(
+        label=_("查看原因"),
+        max_length=300,
+        widget=UnfoldAdminTextInputWidget(),
+        error_messages={"required": _("请填写查看原因")},
+    )
+
+
 def reason_field(*, required: bool = False) -> forms.CharField:
     return forms.CharField(
         label=_("调价原因"), max_length=300, required=required, widget=UnfoldAdminTextInputWidget()
@@ -184,12 +195,16 @@ def acknowledge_field() -> forms.BooleanField:
     )
 
 
-class ShopOpsModelAdmin(ModelAdmin):
+class ShopOpsModelAdmin(DeclaredLookupsAdmin):
     """The base of every shopops admin.
 
-    - querysets (and foreign-key choices) are limited with `for_user` where the model is shop-scoped;
+    - querysets (and foreign-key choices, and list-filter dropdowns) are limited with `for_user` where the
+      model is shop-scoped;
     - personal-data fields (`PII_FIELDS`) are masked in lists and read-only masked on the change form
       unless the user holds `core.view_pii`;
+    - list URLs accept only the lookups the admin declares (its list filters, date hierarchy and
+      `linked_lookups`); without `core.view_pii` no filter, search or sort reads personal data, here or
+      across a relation, since each would reveal a masked value one guess at a time;
     - saves run inside one transaction; a `DomainError` from a service re-renders the form with the
       error instead of a 500, and nothing is written;
     - without a service, saves and deletes are audited here (`<model>.created/updated/deleted`);
@@ -375,7 +390,7 @@ class RevealPersonalDataMixin(ShopOpsModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is None or not self.has_view_or_change_permission(request, obj):
             raise Http404
-        form = ReasonForm(request.POST or None)
+        form = RevealForm(request.POST or None)
         values: list[tuple[Any, Any]] = []
         if request.method == "POST" and form.is_valid():
             revealed = self.call_service(

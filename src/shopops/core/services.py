@@ -13,7 +13,9 @@ from shopops.core.pii import REVEAL_PII_PERMISSION, VIEW_PII_PERMISSION, pii_fie
 
 
 def reveal_personal_data(*, actor: Any, instance: models.Model, reason: str = "") -> dict[str, Any]:
-    """Return the unmasked personal-data fields of one record and audit that they were shown."""
+    """Return the unmasked personal-data fields of one record and audit that they were shown, with why."""
+    if not reason.strip():
+        raise InvalidInput("请填写查看原因", fields={"reason": "必填"})
     fields = pii_fields(type(instance))
     if not fields:
         raise InvalidInput("该对象没有个人信息字段", code="no_personal_data")
