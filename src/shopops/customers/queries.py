@@ -11,7 +11,7 @@ from shopops.core.errors import NotFound
 from shopops.core.permissions import shop_ids_for
 from shopops.core.ratelimit import spend_phone_search
 from shopops.customers.models import Customer, CustomerAccount
-from shopops.customers.services import phone_hash
+from shopops.customers.services import phone_hash, platform_buyer_id
 
 MOBILE_DIGITS = 11
 LAST_DIGITS = 4
@@ -28,9 +28,10 @@ def visible_customers(user: Any) -> QuerySet[Customer]:
 
 
 def search_condition(text: str) -> Q:
-    """A platform buyer id (exact), a full mobile number (by hash) or its last four digits."""
+    """A platform buyer id (exact; an e-mail or phone buyer id by its stored hash), a full mobile number
+    (by hash) or its last four digits."""
     value = text.strip()
-    condition = Q(accounts__buyer_id=value)
+    condition = Q(accounts__buyer_id=value) | Q(accounts__buyer_id=platform_buyer_id(value))
     digits = re.sub(r"\D", "", value)
     if len(digits) == MOBILE_DIGITS + 2 and digits.startswith("86"):
         digits = digits[2:]

@@ -10,6 +10,12 @@ them would merge unrelated buyers into one customer.
 Matching: by platform buyer id first (CustomerAccount), else by phone hash; when neither matches and
 there is something to key on (a buyer id or a phone hash) a customer is created. A buyer id seen for
 the first time with a known phone hash becomes a new account of that customer.
+
+Buyer ids are classified by content, not by column name: an id that is an e-mail address (Shopify
+keys buyers by e-mail), a phone number (a JD 下单帐号 is often the buyer's mobile) or an ID card number
+is personal data, so `platform_buyer_id` stores a keyed hash of it instead (stable: the same buyer
+maps to the same account on every import). Other ids (Taobao 会员名, nicknames) are kept as written
+and are masked like names (`PII_FIELDS`), since they still point at a person.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import hmac
 import re
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +40,16 @@ from shopops.customers.models import Customer, CustomerAccount
 _PRIVACY_NUMBER = re.compile(r"^\+?\d{11}[-_转#]\d{1,6}$")
 _NON_DIGITS = re.compile(r"\D")
 _MASK_CHARACTERS = ("*", "x", "X", "×")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+# how a phone number is written around its digits: spaces, brackets, + and the ' of a spreadsheet cell
+_PHONE_DECORATION = re.compile(r"[\s()（）'+]")
+_MOBILE = re.compile(r"^(?:0086|86)?(1[3-9]\d{9})$")
+_LANDLINE = re.compile(r"^0[1-9]\d{8,10}$")
+_PRIVACY_ID = re.compile(r"^(?:0086|86)?(1\d{10})[-_转#](\d{1,6})$")
+_ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+BUYER_ID_MAX_LENGTH = 100
 
 
 def normalize_phone(phone: str | None) -> str:
@@ -81,6 +97,58 @@ def phone_last4(phone: str | None) -> str:
         return tail[-4:]
     digits = _NON_DIGITS.sub("", text)
     return digits[-4:] if len(digits) >= 4 else ""
+
+
+def _is_id_number(text: str) -> bool:
+    """An 18-digit resident ID number with a valid check digit (GB 11643): a numeric platform id of
+    that length is not taken for one unless its last digit checks."""
+    if not _ID_NUMBER.match(text):
+        return False
+    total = sum(int(digit) * weight for digit, weight in zip(text[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == text[17].upper()
+
+
+def _personal_identifier(text: str) -> tuple[str, str] | None:
+    """(kind, normalised form) when a buyer id is an e-mail address, a phone number (mobile with or
+    without +86, landline, privacy number) or an ID card number; None for any other id."""
+    if "@" in text:
+        return ("email", text.lower()) if _EMAIL.match(text) else None
+    if not any(character.isdigit() for character in text):
+        return None
+    written = _PHONE_DECORATION.sub("", text)
+    privacy = _PRIVACY_ID.match(written)  # before dashes go: the dash parts a privacy number's extension
+    if privacy:
+        return "phone", f"{privacy.group(1)}-{privacy.group(2)}"
+    compact = written.replace("-", "")
+    if _is_id_number(compact):
+        return "idno", compact.upper()
+    mobile = _MOBILE.match(compact)
+    if mobile:
+        return "phone", mobile.group(1)
+    if _LANDLINE.match(compact):
+        return "phone", compact
+    return None
+
+
+def platform_buyer_id(buyer_id: str) -> str:
+    """The buyer id to store for `buyer_id` as a platform reports it: the id itself, unless it is
+    personal data by content (an e-mail address, a phone number, an ID card number), then
+    `<kind>-<keyed hash of its normalised form>`. Idempotent (a hashed id comes back as it is), so
+    every writer may apply it."""
+    return _platform_buyer_id(_hash_key(), buyer_id)
+
+
+@functools.lru_cache(maxsize=65536)
+def _platform_buyer_id(key: bytes, buyer_id: str) -> str:
+    """Cached per hash key (a file repeats its buyers; tests may change the key)."""
+    text = buyer_id.strip()
+    found = _personal_identifier(text)
+    if found is None:
+        return text[:BUYER_ID_MAX_LENGTH]
+    kind, normalised = found
+    state = _keyed(key).copy()
+    state.update(f"buyer:{kind}:{normalised}".encode())
+    return f"{kind}-{state.hexdigest()[:32]}"
 
 
 @dataclass(frozen=True)
@@ -133,6 +201,12 @@ def match_customer(
     )[0]
 
 
+def _stored_buyer_id(key: BuyerKey) -> BuyerKey:
+    """The key with the buyer id an account stores (`platform_buyer_id`): callers may pass it raw."""
+    stored = platform_buyer_id(key.buyer_id) if key.buyer_id else ""
+    return key if stored == key.buyer_id else replace(key, buyer_id=stored)
+
+
 def _known(
     keys: Sequence[BuyerKey], hashes: list[str]
 ) -> tuple[dict[tuple[str, str], Customer], dict[str, Customer]]:
@@ -155,6 +229,7 @@ def _known(
 def match_customers(keys: Sequence[BuyerKey]) -> list[Customer | None]:
     """`match_customer` for a chunk of buyers (an import chunk) in a handful of queries, same order as
     `keys`. Buyers of the chunk sharing a buyer id or a phone hash get the same customer."""
+    keys = [_stored_buyer_id(key) for key in keys]
     hashes = [phone_hash(key.phone) if key.phone_hash is None else key.phone_hash for key in keys]
     if not any(hashes) and not any(key.buyer_id for key in keys):
         nobody: list[Customer | None] = [None] * len(keys)

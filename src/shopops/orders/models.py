@@ -96,7 +96,9 @@ class Order(models.Model):
     """A customer's order (订单) from one shop, identified by the platform's order number (external id)."""
 
     SCOPE_SHOP_FIELD = "shop"
+    # buyer_id: a platform account name points at a person (an e-mail or phone id is stored hashed)
     PII_FIELDS = {
+        "buyer_id": PIIKind.NAME,
         "buyer_nick": PIIKind.NAME,
         "receiver_name": PIIKind.NAME,
         "receiver_phone": PIIKind.PHONE,

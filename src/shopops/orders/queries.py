@@ -35,7 +35,7 @@ from shopops.core.errors import InvalidInput, NotFound
 from shopops.core.permissions import shop_ids_for
 from shopops.core.pii import masked_dict
 from shopops.core.ratelimit import spend_phone_search
-from shopops.customers.services import phone_hash
+from shopops.customers.services import phone_hash, platform_buyer_id
 from shopops.orders.models import (
     IssueStatus,
     Order,
@@ -335,7 +335,8 @@ def sku_condition(text: str) -> Q:
 
 def text_condition(text: str) -> Q:
     value = text.strip()
-    return Q(external_id=value) | Q(buyer_id=value) | Q(buyer_nick=value) | Q(tracking_number=value)
+    buyer = Q(buyer_id=value) | Q(buyer_id=platform_buyer_id(value))  # e-mail/phone ids are stored hashed
+    return Q(external_id=value) | buyer | Q(buyer_nick=value) | Q(tracking_number=value)
 
 
 def _date_conditions(search: OrderSearch) -> Q:

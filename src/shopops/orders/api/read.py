@@ -190,7 +190,9 @@ class QueueIssueOut(OrderIssueOut):
 
 
 class OrderDetailOut(OrderOut):
-    buyer_id: str
+    buyer_id: str = Field(
+        description="Masked (张**) unless the user holds core.view_pii; an e-mail or phone id is stored hashed"
+    )
     buyer_email: str = Field(description="Masked (d***@x.com) unless the user holds core.view_pii")
     receiver_address: str = Field(description="Detail address, masked unless the user holds core.view_pii")
     receiver_postcode: str
@@ -223,6 +225,10 @@ class OrderDetailOut(OrderOut):
     aftersale_cases: list[dict[str, Any]] = Field(
         [], description="After-sales cases of this order (filled by the after-sales app when installed)"
     )
+
+    @staticmethod
+    def resolve_buyer_id(obj: Order, context: dict[str, Any]) -> Any:
+        return shown(_user(context), obj, "buyer_id")
 
     @staticmethod
     def resolve_buyer_email(obj: Order, context: dict[str, Any]) -> Any:

@@ -28,6 +28,7 @@ from shopops.channels.models import Shop
 from shopops.channels.services import shop_settings
 from shopops.core import audit
 from shopops.core.errors import DomainError
+from shopops.core.pii import mask, pii_fields
 from shopops.core.tabular import Action, ImportResult, RowError, TableRow
 from shopops.customers.services import BuyerKey, match_customers
 from shopops.orders import services
@@ -434,7 +435,7 @@ class OrderWriter:
                     setattr(plan.data, name, None)  # the lines' sum is not the order's (postage, discounts)
             if differences and self._apply(plan, order_id, message, differences):
                 Order.objects.filter(pk=order_id).update(import_sha256=self.sha256)
-                _mark(plan.rows, Action.UPDATED, plan.data.external_id, differences)
+                _mark(plan.rows, Action.UPDATED, plan.data.external_id, _masked(differences))
                 changed.append(order_id)
                 self.orders_updated += 1
             elif plan.rows[0].is_valid:
@@ -483,6 +484,16 @@ def _mark(rows: list[TableRow], action: Action, key: str, changes: dict[str, Any
         row.action = action
         row.key = key
         row.changes = changes if index == 0 else {}
+
+
+def _masked(differences: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The differences as an import report keeps them (`ImportJob.result`, shown to the uploader):
+    personal-data fields masked, whoever looks. The clear values are on the order and its timeline."""
+    kinds = pii_fields(Order)
+    return {
+        name: [mask(kinds[name], value) for value in values] if name in kinds else values
+        for name, values in differences.items()
+    }
 
 
 def _spread_errors(rows: list[TableRow]) -> None:
