@@ -1,5 +1,6 @@
 """Settings for shopops, read from the environment with safe embedded defaults."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -9,7 +10,13 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = Path(os.environ.get("SHOPOPS_HOME", BASE_DIR.parent.parent))
 VAR_DIR = Path(os.environ.get("SHOPOPS_VAR_DIR", PROJECT_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# var/ holds the database, the Huey queue, the secret key, the cache and private uploads: readable by this
+# user only. The umask makes every file a shopops process creates 0600 (SQLite's -wal/-shm copy the
+# database's mode), and the chmod closes a var/ an older version created world-readable.
+os.umask(0o077)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+with contextlib.suppress(PermissionError):  # another user's folder: its owner decides
+    VAR_DIR.chmod(0o700)
 
 
 def env_bool(name: str, default: bool) -> bool:

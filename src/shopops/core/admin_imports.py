@@ -246,11 +246,15 @@ class ImportJobAdminMixin(ShopOpsModelAdmin):
     # The job.
 
     def get_job(self, request: HttpRequest, job_id: int) -> ImportJob:
-        """The user's own job of this kind (any one for a superuser); 403 without import permissions."""
+        """The user's own job of this kind (any one for a superuser) into a shop still in the user's
+        scope; 403 without import permissions, 404 otherwise."""
         if not self.has_import_permission(request):
             raise PermissionDenied
         job = ImportJob.objects.filter(pk=job_id, kind=self.import_kind).select_related("created_by").first()
         if job is None or (job.created_by_id != request.user.pk and not request.user.is_superuser):
+            raise Http404
+        shops = self.import_shops(request)
+        if shops is not None and "shop" in job.options and not shops.filter(pk=job.options["shop"]).exists():
             raise Http404
         return job
 
@@ -266,9 +270,10 @@ class ImportJobAdminMixin(ShopOpsModelAdmin):
         rows_done, rows_total = core_jobs.job_progress(job)
         percent = 100 if job.is_finished else min(99, rows_done * 100 // rows_total) if rows_total else 0
         result = job.result or {}
-        is_confirmable = (
+        is_checked = (
             job.is_dry_run and job.is_finished and "counts" in result and job.created_by_id == request.user.pk
         )
+        is_confirmable = is_checked and bool(job.file)
         return {
             "job": job,
             "rows_done": rows_done,
@@ -284,6 +289,8 @@ class ImportJobAdminMixin(ShopOpsModelAdmin):
             "errors_url": self.job_url("import_job_errors", job) if job.errors_file else "",
             "confirm_url": self.job_url("import_job_confirm", job),
             "confirm_form": ConfirmImportForm(initial={"mode": job.mode}) if is_confirmable else None,
+            # confirmed or not confirmed in time: the upload is deleted (core.jobs)
+            "is_file_expired": is_checked and not job.file,
             "confirms_url": self._confirms_url(job),
         }
 
@@ -328,7 +335,7 @@ class ImportJobAdminMixin(ShopOpsModelAdmin):
 
     def import_job_errors_view(self, request: HttpRequest, job_id: int) -> HttpResponseBase:
         job = self.get_job(request, job_id)
-        if not job.errors_file:
+        if not job.errors_file or not job.errors_file.storage.exists(job.errors_file.name):
             raise Http404
         stem = PurePath(job.original_filename).stem or "import"
         return FileResponse(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
 import logging
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import IO, Any
 
 from django.core.cache import cache
@@ -17,7 +19,8 @@ from django.utils import timezone
 
 from shopops.core import audit, tabular
 from shopops.core.errors import Conflict, DomainError, InvalidInput, NotFound
-from shopops.core.models import ImportJob, ImportJobStatus
+from shopops.core.models import IMPORT_JOB_FINISHED, ImportJob, ImportJobStatus
+from shopops.core.storage import private_storage
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +33,19 @@ PROBLEM_LIMIT = 1000  # errors (and warnings) kept in `result`; the errors file 
 PROBLEM_HEADERS = ("类型", "行号", "列", "说明")
 MODES = frozenset(str(mode) for mode in tabular.Mode)
 RUN_OPTIONS = frozenset({"mode", "dry_run", "confirms"})
+# how long a finished dry run's upload waits to be confirmed; also the age of a file no job row names
+# (its job rolled back) before it is deleted
+UNCONFIRMED_FILE_LIFETIME = dt.timedelta(hours=24)
+FILE_EXPIRED_MESSAGE = "文件已过期，请重新上传"
+FILE_EXPIRED_FIELD = "试导入的文件已删除（已确认导入或超过 24 小时未确认）"
 
 
 class ImportJobNotConfirmable(Conflict):
     code = "import_job_not_confirmable"
+
+
+class ImportFileExpired(Conflict):
+    code = "import_file_expired"
 
 
 def _sha256(handle: IO[bytes]) -> str:
@@ -61,7 +73,7 @@ def create_import_job(
     actor: Any,
     extra_options: dict[str, Any] | None = None,
 ) -> ImportJob:
-    """Store the uploaded file (under MEDIA imports/YYYY/MM/) and a queued job for it. The caller
+    """Store the uploaded file (private storage, a random name) and a queued job for it. The caller
     enqueues the task with `transaction.on_commit`, so the worker never sees an uncommitted job.
     `extra_options` (e.g. the shop and format of an order import) are kept in `options` for the task."""
     name = PurePath(filename.replace("\\", "/")).name[:255] or "upload"
@@ -84,13 +96,16 @@ def create_import_job(
 def confirm_import_job(*, job_id: int, mode: str, actor: Any) -> ImportJob:
     """A new, real (not dry-run) job for the file a finished dry run checked."""
     with transaction.atomic():
-        checked = ImportJob.objects.filter(pk=job_id, created_by=actor).first()
+        # locked: the expiry sweep (release_import_file) must not delete the file under a new job
+        checked = ImportJob.objects.select_for_update().filter(pk=job_id, created_by=actor).first()
         if checked is None:
             raise NotFound("导入任务不存在")
         if not checked.is_dry_run or not checked.is_finished or "counts" not in checked.result:
             raise ImportJobNotConfirmable(
                 "只有已完成的试导入才能确认导入", fields={"job": f"任务状态：{checked.get_status_display()}"}
             )
+        if not checked.file or not checked.file.storage.exists(checked.file.name):
+            raise ImportFileExpired(FILE_EXPIRED_MESSAGE, fields={"file": FILE_EXPIRED_FIELD})
         # the kind's own options (shop, format …) carry over to the real run
         extra = {key: value for key, value in checked.options.items() if key not in RUN_OPTIONS}
         options = _options(mode, False, **extra, confirms=checked.pk)
@@ -210,7 +225,8 @@ def result_data(result: tabular.ImportResult) -> dict[str, Any]:
 
 
 def _save_problems_file(job: ImportJob, result: tabular.ImportResult) -> None:
-    """Every error and warning as CSV beside the upload (the result keeps only the first ones)."""
+    """Every error and warning as CSV in private storage (the result keeps only the first ones); it
+    outlives the upload."""
     rows = [("错误", error.row, error.column, error.message) for error in result.errors]
     rows += [("警告", warning.row, warning.column, warning.message) for warning in result.warnings]
     if not rows:
@@ -218,9 +234,8 @@ def _save_problems_file(job: ImportJob, result: tabular.ImportResult) -> None:
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as buffer:
         tabular.write_table(buffer, headers=PROBLEM_HEADERS, rows=rows, file_format="csv")
         buffer.seek(0)
-        stem = PurePath(job.original_filename).stem[:100] or "import"
-        name = f"{stem}-errors-{job.pk}.csv"
-        job.errors_file.save(name, File(buffer, name=name), save=False)
+        # stored under a random name; the download view names it after the upload
+        job.errors_file.save("errors.csv", File(buffer, name="errors.csv"), save=False)
 
 
 def finish_import_job(
@@ -231,7 +246,8 @@ def finish_import_job(
     rows_done: int = 0,
     outcome: tabular.ImportResult | None = None,
 ) -> ImportJob:
-    """Record how a job ended (its result, final row counts, the errors file) and audit it."""
+    """Record how a job ended (its result, final row counts, the errors file), audit it, and delete the
+    upload unless a dry run keeps it for its confirmation."""
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job_id)
         if outcome is not None:
@@ -250,6 +266,9 @@ def finish_import_job(
             reason=str(result.get("message", "")),
         )
     cache.delete(_progress_key(job_id))
+    if job.file:
+        release_import_file(name=job.file.name, reason="导入任务已结束")
+        job.refresh_from_db(fields=["file"])
     return job
 
 
@@ -261,6 +280,8 @@ def run_import_job(*, job_id: int, importer: Importer) -> ImportJob | None:
         return None
     recorder = ProgressRecorder(job_id=job.pk)
     try:
+        if not job.file or not job.file.storage.exists(job.file.name):
+            raise ImportFileExpired(FILE_EXPIRED_MESSAGE, fields={"file": FILE_EXPIRED_FIELD})
         with job.file.open("rb") as handle:
             outcome = importer(
                 source=handle,
@@ -290,3 +311,79 @@ def run_import_job(*, job_id: int, importer: Importer) -> ImportJob | None:
         rows_done=outcome.total_rows,
         outcome=outcome,
     )
+
+
+# Deleting uploads no job needs.
+
+
+def _awaits_confirmation(job: ImportJob, now: dt.datetime) -> bool:
+    return (
+        job.is_dry_run
+        and "counts" in job.result
+        and job.finished_at is not None
+        and job.finished_at > now - UNCONFIRMED_FILE_LIFETIME
+    )
+
+
+def _is_file_needed(holders: list[ImportJob], now: dt.datetime) -> bool:
+    """Whether the jobs naming one upload (a dry run and the real runs confirming it) still need it."""
+    if any(not job.is_finished for job in holders):
+        return True
+    if any(not job.is_dry_run for job in holders):
+        return False  # imported for real: a confirmed dry run is not confirmed twice
+    return any(_awaits_confirmation(job, now) for job in holders)
+
+
+def release_import_file(*, name: str, reason: str, now: dt.datetime | None = None) -> bool:
+    """Delete the upload `name` if no job needs it any more: blank `file` on every job naming it and
+    remove the file once that is committed. The jobs keep their result and errors file. Whether it was
+    deleted."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        holders = list(ImportJob.objects.select_for_update().filter(file=name).order_by("pk"))
+        if not holders or _is_file_needed(holders, now):
+            return False
+        storage = holders[0].file.storage
+        ImportJob.objects.filter(pk__in=[job.pk for job in holders]).update(file="")
+        audit.record(
+            actor=None,
+            action="import_job.file_deleted",
+            instance=holders[0],
+            changes={"file": [name, ""], "jobs": [job.pk for job in holders]},
+            reason=reason,
+        )
+        transaction.on_commit(functools.partial(storage.delete, name))
+    return True
+
+
+def _delete_unnamed_files(now: dt.datetime) -> int:
+    """Uploads no job names (their job's transaction rolled back, or the process died between commit
+    and delete), once older than a day: a file being saved right now is not named yet either."""
+    storage = private_storage()
+    root = Path(storage.location) / "imports"
+    if not root.is_dir():
+        return 0
+    named = set(ImportJob.objects.exclude(file="").values_list("file", flat=True))
+    named |= set(ImportJob.objects.exclude(errors_file="").values_list("errors_file", flat=True))
+    cutoff = (now - UNCONFIRMED_FILE_LIFETIME).timestamp()
+    deleted = 0
+    for path in root.rglob("*"):
+        name = path.relative_to(storage.location).as_posix()
+        if path.is_file() and name not in named and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted
+
+
+def delete_expired_import_files(*, now: dt.datetime | None = None) -> int:
+    """The periodic sweep: uploads of dry runs not confirmed within UNCONFIRMED_FILE_LIFETIME, of
+    finished jobs that did not delete theirs (ended by something other than finish_import_job), and
+    files no job names. Idempotent. How many files were deleted."""
+    now = now or timezone.now()
+    names = set(
+        ImportJob.objects.filter(status__in=IMPORT_JOB_FINISHED)
+        .exclude(file="")
+        .values_list("file", flat=True)
+    )
+    deleted = sum(release_import_file(name=name, reason="到期清理", now=now) for name in sorted(names))
+    return deleted + _delete_unnamed_files(now)

@@ -114,7 +114,7 @@ def test_confirm_imports_the_checked_file_for_real(
     assert response["Location"] == job_url("import_job", job)
     assert job.pk != checked.pk
     assert job.options == {"mode": "skip_bad_rows", "dry_run": False, "confirms": checked.pk}
-    assert job.file.name == checked.file.name
+    assert job.file.name == ""  # the checked file, deleted once imported for real
     assert job.status == ImportJobStatus.SUCCEEDED
     assert job.result["counts"] == {"total": 3, "created": 2, "updated": 0, "unchanged": 0, "skipped": 1}
     assert job.result["committed"] is True
