@@ -1,4 +1,4 @@
-"""Account actions: API tokens (hashed, named, expiring, revocable) and role assignment."""
+"""Account actions: API tokens (hashed, named, expiring, revocable), role assignment, login lockout."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_failure_limit
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.http import HttpRequest
 from django.utils import timezone
 
 from shopops.accounts.models import ApiToken, User
@@ -91,3 +96,39 @@ def authenticate_token(secret: str) -> ApiToken | None:
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+def login_client_ip(request: HttpRequest) -> str:
+    """The address failed logins are counted by (AXES_CLIENT_IP_CALLABLE): REMOTE_ADDR, or behind a
+    trusted proxy the right-most X-Forwarded-For hop that is not one; hops further left are whatever the
+    client wrote, so they never count."""
+    proxies = set(settings.LOGIN_TRUSTED_PROXIES)
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    if remote not in proxies:
+        return remote
+    hops = [hop.strip() for hop in str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",")]
+    return next((hop for hop in reversed(hops) if hop and hop not in proxies), remote)
+
+
+class LoginLockoutHandler(AxesDatabaseHandler):
+    """django-axes with two limits (AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]):
+    AXES_FAILURE_LIMIT failures for one username from one address lock that pair, so an attacker cannot
+    lock the owner out from everywhere; AXES_IP_FAILURE_LIMIT failures from one address over any usernames
+    lock the address (password spraying). Axes alone applies one limit to both, which would lock a whole
+    office behind one address after one person's typos."""
+
+    def get_failures(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
+        by_pair, by_address = (
+            attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
+            for attempts in self.get_user_attempts(request, credentials)
+        )
+        if by_address >= settings.AXES_IP_FAILURE_LIMIT:
+            return max(by_pair, get_failure_limit(request, credentials))
+        return by_pair
+
+    def reset_user_attempts(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
+        # a success clears its own username at its own address only: one valid account must not wipe
+        # what a spray from the same address has piled up
+        by_pair = self.filter_user_attempts(request, credentials)[0]
+        count, _ = by_pair.delete()
+        return count
