@@ -34,7 +34,8 @@ def _plain(value: Any) -> Any:
 
 
 def snapshot(instance: models.Model | None) -> Snapshot:
-    """The concrete, auditable field values of a record (foreign keys by id)."""
+    """The concrete, auditable field values of a record (foreign keys by id), as the model's
+    `audit_values(data)` lets the audit keep them when it defines one."""
     if instance is None:
         return {}
     exclude = set(getattr(type(instance), "AUDIT_EXCLUDE", ()))
@@ -43,7 +44,9 @@ def snapshot(instance: models.Model | None) -> Snapshot:
         if field.name in exclude:
             continue
         data[field.attname] = _plain(getattr(instance, field.attname))
-    return data
+    # a model may mask what no auditor should read in clear (e.g. personal values inside a JSON field)
+    audit_values = getattr(instance, "audit_values", None)
+    return audit_values(data) if callable(audit_values) else data
 
 
 def diff(before: Snapshot, after: Snapshot) -> dict[str, list[Any]]:

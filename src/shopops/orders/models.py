@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from shopops.core.permissions import ScopedQuerySet
-from shopops.core.pii import PIIKind
+from shopops.core.pii import PIIKind, mask
 
 MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
@@ -370,8 +370,31 @@ class OrderIssue(models.Model):
         return f"{self.order_id} {self.rule}"
 
 
+MASKED_PHONE_MARKS = ("*", "x", "X")
+PHONE_HASH_SHOWN = "（完整号码，仅存摘要）"
+
+
+def masked_search_params(params: Any) -> dict[str, Any]:
+    """Saved search parameters with their personal values masked: `q` (it may be a buyer's nick, id or
+    e-mail) and a partial `phone`; a full phone is stored only as `phone_hash`, never shown."""
+    shown = dict(params) if isinstance(params, dict) else {}
+    text = shown.get("q")
+    if isinstance(text, str) and text:
+        shown["q"] = mask(PIIKind.EMAIL if "@" in text else PIIKind.NAME, text)
+    phone = shown.get("phone")
+    if isinstance(phone, str) and phone and not any(mark in phone for mark in MASKED_PHONE_MARKS):
+        shown["phone"] = mask(PIIKind.PHONE, phone)
+    if shown.get("phone_hash"):
+        shown["phone_hash"] = PHONE_HASH_SHOWN
+    return shown
+
+
 class SavedFilter(models.Model):
-    """A named order search an operator keeps (常用筛选), private or shared with the team."""
+    """A named order search an operator keeps (常用筛选), private or shared with the team.
+
+    `params` are OrderSearch parameters; a full phone number is kept only as its keyed hash (`phone_hash`),
+    so a shared filter still finds the orders without showing the number. The other personal values are
+    masked for everyone but the owner (and core.view_pii), and always in the audit."""
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("创建人"), on_delete=models.CASCADE, related_name="+"
@@ -391,3 +414,7 @@ class SavedFilter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def audit_values(self, data: dict[str, Any]) -> dict[str, Any]:
+        """What the audit keeps: every auditor reads it, so the search's personal values are masked."""
+        return {**data, "params": masked_search_params(data.get("params"))} if "params" in data else data

@@ -33,10 +33,11 @@ from django.utils import timezone
 from shopops.channels.models import Platform
 from shopops.core.errors import InvalidInput, NotFound
 from shopops.core.permissions import shop_ids_for
-from shopops.core.pii import masked_dict
+from shopops.core.pii import can_view_pii, masked_dict
 from shopops.core.ratelimit import spend_phone_search
 from shopops.customers.services import phone_hash, platform_buyer_id
 from shopops.orders.models import (
+    PHONE_HASH_SHOWN,
     IssueStatus,
     Order,
     OrderEvent,
@@ -46,6 +47,7 @@ from shopops.orders.models import (
     RefundStatus,
     ReviewStatus,
     SavedFilter,
+    masked_search_params,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -62,6 +64,7 @@ DATE_FIELDS = ("placed", "paid", "shipped")
 # come with an order no / buyer / tracking no, or with a shop and a date range of at most this many days.
 NARROW_DAYS = 31
 MASKED_MOBILE = re.compile(r"^(?:\+?(?:00)?86)?(?P<head>1\d{2})[*xX]{4}(?P<tail>\d{4})$")
+PHONE_HASH = re.compile(r"^[0-9a-f]{64}$")
 PARTIAL_PHONE_MESSAGE = (
     f"按手机号后四位（或 138****5678 这样的号码）查询时，须同时指定订单号/买家/运单号，"
     f"或店铺加不超过 {NARROW_DAYS} 天的日期范围"
@@ -85,6 +88,12 @@ def masked_mobile(text: str) -> re.Match[str] | None:
     return MASKED_MOBILE.match(re.sub(r"[\s\-]", "", text.strip()))
 
 
+def full_phone_hash(text: str) -> str:
+    """The keyed hash of a full mobile number as typed; '' for a partial or unusable one."""
+    digits = phone_digits(text)
+    return phone_hash(digits) if len(digits) == MOBILE_DIGITS and masked_mobile(text) is None else ""
+
+
 def is_partial_phone(text: str) -> bool:
     """The last four digits or a masked number: matches many receivers, unlike a full number."""
     return len(phone_digits(text)) == LAST_DIGITS or masked_mobile(text) is not None
@@ -106,7 +115,7 @@ def local_day_start(day: dt.date) -> dt.datetime:
 
 def _errors_for_text(search: OrderSearch) -> dict[str, str]:
     errors: dict[str, str] = {}
-    for name in ("q", "phone", "sku", "refund_status", "review_status", "platform"):
+    for name in ("q", "phone", "phone_hash", "sku", "refund_status", "review_status", "platform"):
         value = getattr(search, name)
         if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
             errors[name] = f"须为不超过 {MAX_TEXT} 个字符的文本"
@@ -118,6 +127,8 @@ def _errors_for_text(search: OrderSearch) -> dict[str, str]:
         and masked_mobile(search.phone) is None
     ):
         errors["phone"] = "请输入完整的 11 位手机号或后 4 位"
+    if search.phone_hash and not PHONE_HASH.match(search.phone_hash):
+        errors["phone_hash"] = "无效的手机号摘要"
     choices = {
         "refund_status": RefundStatus.values,
         "review_status": ReviewStatus.values,
@@ -169,12 +180,14 @@ class OrderSearch:
 
     `q`: order no / platform order id, buyer id or nick, or tracking number (exact);
     `phone`: the receiver's full 11-digit mobile (matched by its hash) or its last 4 digits;
+    `phone_hash`: the keyed hash of a full mobile (how a saved filter keeps one);
     `sku`: merchant code (of the line or its SKU) or SKU id; dates: Asia/Shanghai business days, inclusive;
     amounts: on the paid amount, inclusive.
     """
 
     q: str = ""
     phone: str = ""
+    phone_hash: str = ""
     sku: str = ""
     status: tuple[str, ...] = ()
     refund_status: str = ""
@@ -218,11 +231,15 @@ class OrderSearch:
         return False
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, only the fields that are set (what a saved filter stores and an export audit names)."""
+        """JSON-ready, only the fields that are set (what a saved filter stores and an export audit names);
+        a full phone number as its keyed hash, so neither keeps the number."""
         data: dict[str, Any] = {}
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
             if value is None or value == "" or value == ():
+                continue
+            if spec.name == "phone" and full_phone_hash(value):
+                data["phone_hash"] = full_phone_hash(value)
                 continue
             if isinstance(value, dt.date):
                 value = value.isoformat()
@@ -360,6 +377,8 @@ def apply_search(orders: QuerySet[Order], search: OrderSearch) -> QuerySet[Order
         orders = orders.filter(text_condition(search.q))
     if search.phone:
         orders = orders.filter(phone_condition(search.phone))
+    if search.phone_hash:
+        orders = orders.filter(receiver_phone_hash=search.phone_hash)
     if search.sku:
         orders = orders.filter(sku_condition(search.sku))
     if search.status:
@@ -397,7 +416,7 @@ def search_orders(user: Any, params: OrderSearch) -> QuerySet[Order]:
 
 
 def is_phone_search(search: OrderSearch) -> bool:
-    return bool(search.phone)
+    return bool(search.phone or search.phone_hash)
 
 
 def order_detail(user: Any, order_id: int) -> Order:
@@ -473,6 +492,21 @@ def saved_filter_for(user: Any, filter_id: int) -> SavedFilter:
     if saved is None:
         raise NotFound("常用筛选不存在", fields={"saved_filter": "不存在"})
     return saved
+
+
+def saved_params_shown(user: Any, saved: SavedFilter) -> dict[str, Any]:
+    """A saved filter's parameters as this user may see them: as stored for its owner and core.view_pii
+    holders, with the personal values masked for everyone else (a full phone is stored only as its hash)."""
+    if saved.owner_id == getattr(user, "pk", None) or can_view_pii(user):
+        return dict(saved.params) if isinstance(saved.params, dict) else {}
+    return masked_search_params(saved.params)
+
+
+def params_text(params: Mapping[str, Any]) -> str:
+    """`status=paid；phone=5678` for pages; a stored phone hash as a label, never the hex."""
+    return "；".join(
+        f"{key}={PHONE_HASH_SHOWN if key == 'phone_hash' else value}" for key, value in params.items()
+    )
 
 
 def saved_search(user: Any, filter_id: int) -> OrderSearch:

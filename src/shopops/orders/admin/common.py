@@ -157,5 +157,9 @@ def search_from_changelist(user: Any, query: QueryDict) -> queries.OrderSearch:
             params[name] = YES_NO[answer]
     term = query.get("q", "").strip()
     if term:
-        params["phone" if queries.looks_like_phone(term) else "q"] = term
+        if queries.looks_like_phone(term):
+            params.pop("phone_hash", None)  # the typed number replaces a saved one (kept as its hash)
+            params["phone"] = term
+        else:
+            params["q"] = term
     return queries.OrderSearch.from_dict(params)

@@ -53,6 +53,7 @@ from shopops.orders.models import (
     OrderEvent,
     OrderIssue,
     OrderLine,
+    SavedFilter,
 )
 from shopops.orders.services import filters as filter_services
 
@@ -368,7 +369,7 @@ class OrderAdmin(OrderImportAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin):
             if saved is not None:
                 messages.success(request, _("已保存常用筛选“%(name)s”") % {"name": saved.name})
                 return HttpResponseRedirect(f"{changelist}?saved_filter={saved.pk}")
-        conditions = "；".join(f"{key}={value}" for key, value in search.to_dict().items())
+        conditions = queries.params_text(self._conditions_shown(request, search))
         return action_page(
             self,
             request,
@@ -380,6 +381,17 @@ class OrderAdmin(OrderImportAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin):
             submit_label=_("保存"),
             description=_("筛选条件：%(conditions)s") % {"conditions": conditions or _("（全部订单）")},
         )
+
+    def _conditions_shown(self, request: HttpRequest, search: queries.OrderSearch) -> dict[str, Any]:
+        """The search to save as this user may see it: started from someone else's shared filter, its
+        personal values stay masked."""
+        params = search.to_dict()
+        saved_id = str(request.GET.get("saved_filter", ""))
+        if saved_id.isdigit():
+            saved = queries.saved_filter_for(request.user, int(saved_id))
+            masked = SavedFilter(owner_id=saved.owner_id, params=params)
+            return queries.saved_params_shown(request.user, masked)
+        return params
 
     def has_ship_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(SHIP_PERMISSION) and common.ship_url() is not None

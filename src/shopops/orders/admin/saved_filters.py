@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
@@ -12,14 +13,17 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from shopops.core.admin_tools import ShopOpsModelAdmin
+from shopops.orders import queries
 from shopops.orders.models import SavedFilter
 from shopops.orders.services import filters as filter_services
 
+PARAMS_COLUMN_ATTRIBUTE = "_shopops_saved_filter_params_column"
+
 
 class SavedFilterAdmin(ShopOpsModelAdmin):
-    """Saved order searches: everyone sees their own and the shared ones; only the owner changes one."""
+    """Saved order searches: everyone sees their own and the shared ones; only the owner changes one.
+    The conditions show personal values masked to everyone but the owner (and core.view_pii)."""
 
-    list_display = ("name", "owner", "is_shared", "params_shown", "orders_link", "created_at")
     list_filter = ("is_shared",)
     search_fields = ("name",)
     list_select_related = ("owner",)
@@ -29,10 +33,32 @@ class SavedFilterAdmin(ShopOpsModelAdmin):
         user = request.user
         return SavedFilter.objects.filter(Q(owner=user) | Q(is_shared=True)).select_related("owner")
 
-    @admin.display(description=_("筛选条件"))
-    def params_shown(self, saved: SavedFilter) -> str:
-        params = saved.params if isinstance(saved.params, dict) else {}
-        return "；".join(f"{key}={value}" for key, value in params.items()) or "-"
+    def _params_column(self, request: HttpRequest) -> Callable[[SavedFilter], str]:
+        # what the conditions show depends on who looks: one column per request (the same object each time
+        # it is asked for, so the change page knows it as read-only)
+        column = getattr(request, PARAMS_COLUMN_ATTRIBUTE, None)
+        if column is not None:
+            return column
+
+        def params_shown(saved: SavedFilter) -> str:
+            return queries.params_text(queries.saved_params_shown(request.user, saved)) or "-"
+
+        params_shown.short_description = _("筛选条件")  # type: ignore[attr-defined]
+        setattr(request, PARAMS_COLUMN_ATTRIBUTE, params_shown)
+        return params_shown
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return ("name", "owner", "is_shared", self._params_column(request), "orders_link", "created_at")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and not self._is_owner(request, obj):
+            return ("name", self._params_column(request), "is_shared")
+        return self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and not self._is_owner(request, obj):
+            return self.get_fields(request, obj)
+        return super().get_readonly_fields(request, obj)
 
     @admin.display(description=_("订单"))
     def orders_link(self, saved: SavedFilter) -> Any:

@@ -317,6 +317,8 @@ def search_from(user: Any, filters: OrderFilters) -> OrderSearch:
     given = filters.dict(exclude_none=True, exclude={"saved_filter", "ordering", "format"})
     if "status" in given:
         given["status"] = [str(value) for value in given["status"]]
+    if "phone" in given:  # a phone given replaces the saved one, which may be kept as its hash
+        base.pop("phone_hash", None)
     return OrderSearch.from_dict({**base, **given})
 
 
@@ -409,11 +411,18 @@ def list_order_issues(request: HttpRequest, filters: Query[IssueFilters]) -> Que
 class SavedFilterOut(Schema):
     id: int
     name: str
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(
+        description="The /orders parameters; a full phone is kept only as `phone_hash`. Personal values "
+        "(q, phone) are masked for everyone but the owner and holders of core.view_pii"
+    )
     is_shared: bool
     owner: str
     is_own: bool
     created_at: DateTimeOut
+
+    @staticmethod
+    def resolve_params(obj: SavedFilter, context: dict[str, Any]) -> dict[str, Any]:
+        return queries.saved_params_shown(_user(context), obj)
 
     @staticmethod
     def resolve_owner(obj: SavedFilter) -> str:
