@@ -1,13 +1,17 @@
-"""Shared test fixtures: roles, users per role, API clients (session and token), a real SMTP server."""
+"""Shared test fixtures: roles, users per role, API clients (session and token), a real SMTP server, the clock."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import time_machine
 from aiosmtpd.controller import Controller
+from django.db import transaction
 from django.test import Client
 
 from shopops.accounts import services as account_services
@@ -15,6 +19,90 @@ from shopops.accounts.models import User
 from shopops.accounts.roles import role_group_name, sync_roles
 
 PASSWORD = "Secret-Passw0rd-42"
+
+
+def clock_from_environment() -> dt.datetime | None:
+    """`SHOPOPS_TEST_NOW` (an ISO instant with its offset), the clock every test starts at, or None."""
+    value = os.environ.get("SHOPOPS_TEST_NOW", "").strip()
+    if not value:
+        return None
+    instant = dt.datetime.fromisoformat(value)
+    if instant.tzinfo is None:
+        raise pytest.UsageError(f"SHOPOPS_TEST_NOW needs an offset, e.g. {value}+08:00")
+    return instant
+
+
+TEST_NOW = clock_from_environment()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist registers it, but runs with `-p no:xdist` must still accept modules that name their group
+    config.addinivalue_line("markers", "xdist_group(name): run these tests in one xdist worker")
+    # Prove a change is calendar-proof: with SHOPOPS_TEST_NOW the whole session (collection and module
+    # fixtures included; each xdist worker runs this hook too) lives at that instant, and the clock ticks
+    # on so code that waits or measures still works.
+    if TEST_NOW is not None:
+        traveller = time_machine.travel(TEST_NOW, tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A module whose results depend on today lists the instants it runs at in CLOCKS: `clock` puts each
+    # test there, `module_clock` the module's shared data (made once per instant). SHOPOPS_TEST_NOW,
+    # when set, replaces them.
+    for name, scope in (("clock", "function"), ("module_clock", "module")):
+        if name in metafunc.fixturenames:
+            instants = [TEST_NOW] if TEST_NOW is not None else list(metafunc.module.CLOCKS)
+            metafunc.parametrize(
+                name,
+                instants,
+                indirect=True,
+                scope=scope,
+                ids=[instant.isoformat(timespec="minutes") for instant in instants],
+            )
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> Iterator[dt.datetime]:
+    """The instant the test runs at (one of its module's CLOCKS); the clock ticks on from there."""
+    with time_machine.travel(request.param, tick=True):
+        yield request.param
+
+
+@pytest.fixture(scope="module")
+def module_clock(request: pytest.FixtureRequest) -> Iterator[dt.datetime]:
+    """The instant a module's shared data (the demo) is made at: the clock travels there and ticks on
+    through the module's fixtures and tests."""
+    with time_machine.travel(request.param, tick=True):
+        yield request.param
+
+
+@pytest.fixture(scope="module")
+def module_db(module_clock: dt.datetime, django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """One transaction per module and clock: what a module-scoped fixture writes (the demo, loaded once
+    per clock) is seen by each test, which runs in its own savepoint, and is rolled back afterwards."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        # marked as Django's TestCase marks its own, so durable blocks in the code under test may nest
+        atomic._from_testcase = True  # type: ignore[attr-defined]
+        atomic.__enter__()
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def shifted_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With SHOPOPS_TEST_NOW every test starts at exactly that instant, whatever ran before it (a test
+    on a module's clock already starts there, or keeps the clock its module's data was made at)."""
+    if TEST_NOW is None or {"clock", "module_clock"} & set(request.fixturenames):
+        yield
+        return
+    with time_machine.travel(TEST_NOW, tick=True):
+        yield
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import random
+import zoneinfo
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TextIO
@@ -298,7 +299,10 @@ class OrderBuilder:
                 order.cancelled_at = order.placed_at + dt.timedelta(hours=24)
                 order.close_reason = "买家未付款，超时关闭"
             return
-        order.paid_at = order.placed_at + dt.timedelta(minutes=self.random.uniform(0.5, 25))
+        paid = order.placed_at + dt.timedelta(minutes=self.random.uniform(0.5, 25))
+        if paid > self.now:
+            return  # placed in the last minutes: not paid yet
+        order.paid_at = paid
         order.status = OrderStatus.PAID
         ship_hours = self.random.choice((4, 8, 18, 26, 30, 40, 52, 70))
         shipped = order.paid_at + dt.timedelta(hours=ship_hours + self.random.random())
@@ -395,6 +399,10 @@ class OrderBuilder:
         )
 
     def import_file(self, shop: Shop, planned: list[PlannedOrder]) -> None:
+        # times as the shop's own export states them: Beijing time on the Chinese platforms; a shop abroad
+        # in its zone with the offset, as Shopify's export does (no hour is ambiguous when clocks go back)
+        zone = zoneinfo.ZoneInfo(shop.timezone or "Asia/Shanghai")
+        pattern = "%Y-%m-%d %H:%M:%S" if zone.key == "Asia/Shanghai" else "%Y-%m-%d %H:%M:%S %z"
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(TEMPLATE_HEADER)
@@ -407,12 +415,12 @@ class OrderBuilder:
                         f"{order.external_id}-{number}",
                         order.status,
                         order.order_type,
-                        _time(order.placed_at),
-                        _time(order.paid_at),
-                        _time(order.shipped_at),
-                        _time(order.delivered_at),
-                        _time(order.completed_at),
-                        _time(order.cancelled_at),
+                        _time(order.placed_at, zone, pattern),
+                        _time(order.paid_at, zone, pattern),
+                        _time(order.shipped_at, zone, pattern),
+                        _time(order.delivered_at, zone, pattern),
+                        _time(order.completed_at, zone, pattern),
+                        _time(order.cancelled_at, zone, pattern),
                         order.buyer.buyer_id,
                         order.buyer.nick,
                         receiver["receiver_name"],
@@ -455,5 +463,5 @@ class OrderBuilder:
             )
 
 
-def _time(value: dt.datetime | None) -> str:
-    return "" if value is None else value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+def _time(value: dt.datetime | None, zone: dt.tzinfo, pattern: str) -> str:
+    return "" if value is None else value.astimezone(zone).strftime(pattern)
