@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminTextInputWidget
@@ -21,6 +24,10 @@ from shopops.customers.models import Customer, CustomerAccount
 CHANGE_PERMISSION = "customers.change_customer"
 PHONE_SEARCH_SPENT = "_shopops_phone_search_spent"
 PHONE_SEARCH_REFUSED = "_shopops_phone_search_refused"
+
+
+def local_time(value: dt.datetime | None) -> str:
+    return date_format(timezone.localtime(value), "Y-m-d H:i") if value else "-"
 
 
 class CustomerAccountInline(TabularInline):
@@ -62,8 +69,8 @@ class CustomerAdmin(RevealPersonalDataMixin, ReadOnlyAdmin):
         "phone",
         "is_blacklisted",
         "order_count_shown",
-        "first_order_at",
-        "last_order_at",
+        "first_order_shown",
+        "last_order_shown",
     )
     list_filter = ("is_blacklisted",)
     search_fields = ("accounts__buyer_id",)
@@ -79,13 +86,16 @@ class CustomerAdmin(RevealPersonalDataMixin, ReadOnlyAdmin):
                     "email",
                     "is_blacklisted",
                     "blacklist_reason",
-                    "first_order_at",
-                    "last_order_at",
+                    "order_count_shown",
+                    "first_order_shown",
+                    "last_order_shown",
                     "created_at",
                 )
             },
         ),
     )
+    # the order figures are of the orders in the user's shops (customers_for), not the record's own dates
+    readonly_fields = ("order_count_shown", "first_order_shown", "last_order_shown")
     inlines = (CustomerAccountInline,)
     actions = ["blacklist_selected", "unblacklist_selected"]
     actions_detail = ["reveal_personal_data"]
@@ -119,6 +129,14 @@ class CustomerAdmin(RevealPersonalDataMixin, ReadOnlyAdmin):
     @admin.display(description=_("订单数"), ordering="order_count")
     def order_count_shown(self, customer: Customer) -> int:
         return int(getattr(customer, "order_count", 0))
+
+    @admin.display(description=_("首单时间"), ordering="first_order_in_scope")
+    def first_order_shown(self, customer: Customer) -> str:
+        return local_time(queries.first_order_seen(customer))
+
+    @admin.display(description=_("最近下单"), ordering="last_order_in_scope")
+    def last_order_shown(self, customer: Customer) -> str:
+        return local_time(queries.last_order_seen(customer))
 
     def has_blacklist_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(CHANGE_PERMISSION)

@@ -34,9 +34,9 @@ class CustomerOut(Schema):
     email: str = Field(description="Masked (d***@x.com) unless the user holds core.view_pii")
     is_blacklisted: bool
     blacklist_reason: str
-    order_count: int = Field(description="Orders of this customer in every shop")
-    first_order_at: DateTimeOut | None
-    last_order_at: DateTimeOut | None
+    order_count: int = Field(description="Orders of this customer in the user's shops")
+    first_order_at: DateTimeOut | None = Field(description="First order in the user's shops")
+    last_order_at: DateTimeOut | None = Field(description="Latest order in the user's shops")
     created_at: DateTimeOut
 
     @staticmethod
@@ -54,6 +54,14 @@ class CustomerOut(Schema):
     @staticmethod
     def resolve_order_count(obj: Customer) -> int:
         return int(getattr(obj, "order_count", 0))
+
+    @staticmethod
+    def resolve_first_order_at(obj: Customer) -> Any:
+        return queries.first_order_seen(obj)
+
+    @staticmethod
+    def resolve_last_order_at(obj: Customer) -> Any:
+        return queries.last_order_seen(obj)
 
 
 class CustomerAccountOut(Schema):

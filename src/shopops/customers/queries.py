@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet
 
 from shopops.core.errors import NotFound
 from shopops.core.permissions import shop_ids_for
@@ -54,7 +55,9 @@ def is_phone_search(text: str) -> bool:
 def customers_for(user: Any, *, search: str = "", is_blacklisted: bool | None = None) -> QuerySet[Customer]:
     """Customers the user may see, newest first, with their order count; optional search and blacklist filter.
 
-    A search by phone spends one of the user's phone searches (shared with the order search)."""
+    The order count and the first/last order (`first_order_in_scope`, `last_order_in_scope`) are of the orders
+    in the user's shops: a user limited to some shops learns nothing of the others' orders. A search by phone
+    spends one of the user's phone searches (shared with the order search)."""
     customers = visible_customers(user)
     if search and is_phone_search(search):
         spend_phone_search(user, field="search")
@@ -62,7 +65,30 @@ def customers_for(user: Any, *, search: str = "", is_blacklisted: bool | None = 
         customers = customers.filter(pk__in=Customer.objects.filter(search_condition(search)).values("pk"))
     if is_blacklisted is not None:
         customers = customers.filter(is_blacklisted=is_blacklisted)
-    return customers.annotate(order_count=Count("orders")).order_by("-pk")
+    allowed = shop_ids_for(user)
+    if allowed is None:
+        figures = customers.annotate(
+            order_count=Count("orders"),
+            first_order_in_scope=F("first_order_at"),
+            last_order_in_scope=F("last_order_at"),
+        )
+    else:
+        in_scope = Q(orders__shop_id__in=allowed)
+        figures = customers.annotate(
+            order_count=Count("orders", filter=in_scope),
+            first_order_in_scope=Min("orders__placed_at", filter=in_scope),
+            last_order_in_scope=Max("orders__placed_at", filter=in_scope),
+        )
+    return figures.order_by("-pk")
+
+
+def first_order_seen(customer: Customer) -> dt.datetime | None:
+    """The customer's first order as `customers_for` lets the reader see it (their shops only)."""
+    return getattr(customer, "first_order_in_scope", None)
+
+
+def last_order_seen(customer: Customer) -> dt.datetime | None:
+    return getattr(customer, "last_order_in_scope", None)
 
 
 def customer_detail(user: Any, customer_id: int) -> Customer:
