@@ -243,6 +243,12 @@ API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/m")
 PHONE_SEARCH_RATE_LIMIT = os.environ.get("PHONE_SEARCH_RATE_LIMIT", "60/h")
 API_MAX_PAGE_SIZE = 500
 
+# XLSX imports: calamine holds a whole sheet in memory, so core.xlsx measures it first and refuses more
+# than this (CSV streams any length). A Taobao export has ~50 columns: 10 million cells are 200,000 rows.
+IMPORT_XLSX_MAX_COLUMNS = int(os.environ.get("IMPORT_XLSX_MAX_COLUMNS", "500"))
+IMPORT_XLSX_MAX_CELLS = int(os.environ.get("IMPORT_XLSX_MAX_CELLS", "10000000"))
+IMPORT_XLSX_MAX_MEMORY_MB = int(os.environ.get("IMPORT_XLSX_MAX_MEMORY_MB", "1536"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -24,8 +24,8 @@ from typing import IO, Any
 from django.db import DatabaseError, transaction
 from python_calamine import CalamineError, CalamineWorkbook
 
-from shopops.core.db import has_single_writer
 from shopops.core import xlsx
+from shopops.core.db import has_single_writer
 from shopops.core.errors import DomainError, InvalidInput
 from shopops.core.money import to_money
 
@@ -499,10 +499,12 @@ class Table:
         padding = [""] * (worksheet.start[1] if worksheet.start else 0)
         rows = enumerate(worksheet.iter_rows(), start=1)
         for number, cells in rows if header else ():
-            if number == header:
-                if not book.header_matches(padding + cells):
-                    raise ImportRefused("无法读取工作簿：表头两次读取不一致", fields={"file": "文件结构异常"})
-                break
+            # rows out of order could put calamine's first row above the one streamed: never guess
+            if number < header and is_empty_row(cells):
+                continue
+            if number != header or not book.header_matches(padding + cells):
+                raise ImportRefused("无法读取工作簿：表头两次读取不一致", fields={"file": "文件结构异常"})
+            break
         if not padding:
             yield from rows
             return
