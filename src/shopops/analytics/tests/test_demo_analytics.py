@@ -15,8 +15,11 @@ from shopops.analytics.warehouse import rollups, tables
 from shopops.channels.models import Platform
 from shopops.orders.models import Order
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock")]
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+# The demo and its 28-day window follow today: loaded just after midnight on 1 March (still February in
+# UTC), so the window crosses the month end and a short February.
+CLOCKS = [dt.datetime(2027, 3, 1, 0, 20, tzinfo=SHANGHAI)]
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+import datetime as dt
 import re
 from collections import defaultdict
 from decimal import Decimal
@@ -28,7 +29,9 @@ from shopops.catalog.models import (
 from shopops.channels.models import Platform, Shop
 from shopops.core.management.commands.demo import demo_steps
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock")]
+# Prices are scheduled and promoted around today: every test runs late on a leap day, so "tomorrow" is 1 March.
+CLOCKS = [dt.datetime(2028, 2, 29, 23, 45, tzinfo=dt.timezone(dt.timedelta(hours=8)))]
 
 DEMO_PASSWORD = "demo-Passw0rd-for-tests"
 

@@ -1,10 +1,13 @@
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db.models import Count, F, Q, Sum
+from django.test import override_settings
 from django.utils import timezone
 
 from shopops.core.models import Alert
@@ -26,7 +29,11 @@ from shopops.inventory.models import (
 )
 from shopops.inventory.queries import verify_stock
 
-pytestmark = pytest.mark.django_db
+# one xdist worker loads the demo once for every test of the module
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("demo_inventory")]
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+# The demo is made relative to now: it is loaded at a year end in Shanghai, while UTC is still in the old year.
+CLOCKS = [dt.datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI)]
 
 
 def run_demo(*options: str) -> str:
@@ -35,15 +42,13 @@ def run_demo(*options: str) -> str:
     return out.getvalue()
 
 
-@pytest.fixture
-def private_var(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
-    return tmp_path
-
-
-@pytest.fixture
-def demo(private_var) -> str:
-    return run_demo("--seed", "42", "--days", "30")
+@pytest.fixture(scope="module")
+def demo(
+    module_clock: dt.datetime, module_db: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    var = tmp_path_factory.mktemp("var")
+    with override_settings(VAR_DIR=var, ANALYTICS_DIR=var / "analytics", ANALYTICS_DEMO=False):
+        yield run_demo("--seed", "42", "--days", "30")
 
 
 def stock_fingerprint() -> tuple[list[tuple], list[tuple]]:
@@ -100,9 +105,9 @@ def test_demo_stock_equals_its_ledger_and_every_row_chains(demo: str) -> None:
     assert verify_stock() == []
 
 
-def test_demo_sales_cover_the_whole_period_with_fast_and_slow_movers(private_var) -> None:
-    # given the demo with its default 90 days of sales
-    run_demo("--seed", "42")
+def test_demo_sales_cover_the_whole_period_with_fast_and_slow_movers(demo: str) -> None:
+    # given the demo rebuilt with its default 90 days of sales
+    run_demo("--seed", "42", "--reset")
     now = timezone.now()
     sales = StockMovement.objects.filter(movement_type=MovementType.SALE_OUT)
     # when the sales are split into three 30-day windows and per SKU
@@ -188,16 +193,21 @@ def test_demo_holds_active_reservations_and_raises_stock_alerts(demo: str) -> No
     assert alerts.get("inventory.overstock", 0) >= 1
 
 
-def test_demo_stock_is_reproducible_for_a_seed_and_added_only_once(private_var) -> None:
-    # given the demo built with seed 7
-    run_demo("--seed", "7", "--days", "7")
+def test_demo_stock_is_reproducible_for_a_seed_and_added_only_once(
+    demo: str, module_clock: dt.datetime
+) -> None:
+    # given the demo rebuilt with seed 7 (each run starts at the same instant: the demo follows the date)
+    with time_machine.travel(module_clock, tick=True):
+        run_demo("--seed", "7", "--days", "7", "--reset")
     first = stock_fingerprint()
     # when it runs again, is rebuilt with the same seed, then with another
     again = run_demo("--seed", "7", "--days", "7")
     unchanged = stock_fingerprint()
-    run_demo("--seed", "7", "--days", "7", "--reset")
+    with time_machine.travel(module_clock, tick=True):
+        run_demo("--seed", "7", "--days", "7", "--reset")
     second = stock_fingerprint()
-    run_demo("--seed", "8", "--days", "7", "--reset")
+    with time_machine.travel(module_clock, tick=True):
+        run_demo("--seed", "8", "--days", "7", "--reset")
     third = stock_fingerprint()
     # then a second run adds nothing, the same seed gives the same stock and ledger, another seed differs
     assert "no demo data added" in again

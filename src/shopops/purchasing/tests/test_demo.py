@@ -1,10 +1,13 @@
 import datetime as dt
 import re
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db.models import F, Sum
+from django.test import override_settings
 from django.utils import timezone
 
 from shopops.catalog.models import Sku
@@ -21,7 +24,11 @@ from shopops.purchasing.models import (
 )
 from shopops.purchasing.services import moving_average_cost
 
-pytestmark = pytest.mark.django_db
+# one xdist worker loads the demo once for every test of the module
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("demo_purchasing")]
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+# The demo is made relative to now: it is loaded just after New Year in Shanghai, still the old year in UTC.
+CLOCKS = [dt.datetime(2027, 1, 1, 0, 10, tzinfo=SHANGHAI)]
 
 
 def run_demo(*options: str) -> str:
@@ -30,15 +37,13 @@ def run_demo(*options: str) -> str:
     return out.getvalue()
 
 
-@pytest.fixture
-def private_var(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
-    return tmp_path
-
-
-@pytest.fixture
-def demo(private_var) -> str:
-    return run_demo("--seed", "42")
+@pytest.fixture(scope="module")
+def demo(
+    module_clock: dt.datetime, module_db: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    var = tmp_path_factory.mktemp("var")
+    with override_settings(VAR_DIR=var, ANALYTICS_DIR=var / "analytics", ANALYTICS_DEMO=False):
+        yield run_demo("--seed", "42")
 
 
 def purchasing_fingerprint() -> tuple[list[tuple], list[tuple], list[tuple]]:
@@ -155,16 +160,19 @@ def test_demo_receipts_move_sku_cost_by_moving_average(demo: str) -> None:
     )
 
 
-def test_demo_purchasing_is_reproducible_and_added_only_once(private_var) -> None:
-    # given the demo built with seed 5
-    run_demo("--seed", "5", "--days", "30")
+def test_demo_purchasing_is_reproducible_and_added_only_once(demo: str, module_clock: dt.datetime) -> None:
+    # given the demo rebuilt with seed 5 (each run starts at the same instant: the demo follows the date)
+    with time_machine.travel(module_clock, tick=True):
+        run_demo("--seed", "5", "--days", "30", "--reset")
     first = purchasing_fingerprint()
     # when it runs again, is rebuilt with the same seed, then with another
     again = run_demo("--seed", "5", "--days", "30")
     unchanged = purchasing_fingerprint()
-    run_demo("--seed", "5", "--days", "30", "--reset")
+    with time_machine.travel(module_clock, tick=True):
+        run_demo("--seed", "5", "--days", "30", "--reset")
     second = purchasing_fingerprint()
-    run_demo("--seed", "6", "--days", "30", "--reset")
+    with time_machine.travel(module_clock, tick=True):
+        run_demo("--seed", "6", "--days", "30", "--reset")
     third = purchasing_fingerprint()
     # then a second run adds nothing, the same seed gives the same purchasing, another seed differs
     assert "no demo data added" in again
