@@ -171,6 +171,7 @@ class ImportJobAdminMixin(ShopOpsModelAdmin):
             ("import-jobs/<int:job_id>/", self.import_job_view, "import_job"),
             ("import-jobs/<int:job_id>/status/", self.import_job_status_view, "import_job_status"),
             ("import-jobs/<int:job_id>/confirm/", self.import_job_confirm_view, "import_job_confirm"),
+            ("import-jobs/<int:job_id>/rerun/", self.import_job_rerun_view, "import_job_rerun"),
             ("import-jobs/<int:job_id>/errors/", self.import_job_errors_view, "import_job_errors"),
         )
         own = [
@@ -289,10 +290,15 @@ class ImportJobAdminMixin(ShopOpsModelAdmin):
             "errors_url": self.job_url("import_job_errors", job) if job.errors_file else "",
             "confirm_url": self.job_url("import_job_confirm", job),
             "confirm_form": ConfirmImportForm(initial={"mode": job.mode}) if is_confirmable else None,
+            "rerun_url": self.job_url("import_job_rerun", job) if self._is_rerunnable(request, job) else "",
             # confirmed or not confirmed in time: the upload is deleted (core.jobs)
             "is_file_expired": is_checked and not job.file,
             "confirms_url": self._confirms_url(job),
         }
+
+    @staticmethod
+    def _is_rerunnable(request: HttpRequest, job: ImportJob) -> bool:
+        return core_jobs.is_rerunnable(job) and bool(job.file) and job.created_by_id == request.user.pk
 
     def _confirms_url(self, job: ImportJob) -> str:
         checked_id = job.options.get("confirms")
@@ -331,6 +337,20 @@ class ImportJobAdminMixin(ShopOpsModelAdmin):
         except DomainError as error:
             report_refusal(request, error)
             return HttpResponseRedirect(self.job_url("import_job", checked))
+        return HttpResponseRedirect(self.job_url("import_job", job))
+
+    def import_job_rerun_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        """Import again, as a new job, the file of a job that failed because its import process died."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        failed = self.get_job(request, job_id)
+        try:
+            with transaction.atomic():
+                job = core_jobs.rerun_import_job(job_id=failed.pk, actor=request.user)
+                self.enqueue_import(job)
+        except DomainError as error:
+            report_refusal(request, error)
+            return HttpResponseRedirect(self.job_url("import_job", failed))
         return HttpResponseRedirect(self.job_url("import_job", job))
 
     def import_job_errors_view(self, request: HttpRequest, job_id: int) -> HttpResponseBase:

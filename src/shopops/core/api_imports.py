@@ -53,6 +53,7 @@ class ImportJobOut(Schema):
     warnings: list[ImportJobProblemOut]
     warning_count: int
     message: str = Field(description="Why a refused or failed job ended without a result")
+    rerunnable: bool = Field(description="Its import process died: POST …/rerun imports the file again")
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -81,6 +82,7 @@ def import_job_out(job: ImportJob) -> dict[str, Any]:
         "warnings": result.get("warnings", []),
         "warning_count": result.get("warning_count", 0),
         "message": str(result.get("message", "")),
+        "rerunnable": core_jobs.is_rerunnable(job),
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,

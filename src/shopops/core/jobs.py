@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
 import logging
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePath
 from typing import IO, Any
 
 from django.core.cache import cache
 from django.core.files import File
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from shopops.core import audit, tabular
+from shopops.core import audit, processes, tabular
 from shopops.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from shopops.core.models import IMPORT_JOB_FINISHED, ImportJob, ImportJobStatus
 from shopops.core.storage import private_storage
@@ -32,7 +34,12 @@ PROGRESS_TIMEOUT_SECONDS = 24 * 60 * 60
 PROBLEM_LIMIT = 1000  # errors (and warnings) kept in `result`; the errors file has them all
 PROBLEM_HEADERS = ("类型", "行号", "列", "说明")
 MODES = frozenset(str(mode) for mode in tabular.Mode)
-RUN_OPTIONS = frozenset({"mode", "dry_run", "confirms"})
+RUN_OPTIONS = frozenset({"mode", "dry_run", "confirms", "reruns"})
+# a running job says every HEARTBEAT_SECONDS that its process lives; silent for STALE_AFTER, it is
+# taken for dead where its process cannot be looked up (another host)
+HEARTBEAT_SECONDS = 30
+STALE_AFTER = dt.timedelta(minutes=5)
+INTERRUPTED_MESSAGE = "导入进程意外中止，可重新导入"
 # how long a finished dry run's upload waits to be confirmed; also the age of a file no job row names
 # (its job rolled back) before it is deleted
 UNCONFIRMED_FILE_LIFETIME = dt.timedelta(hours=24)
@@ -46,6 +53,10 @@ class ImportJobNotConfirmable(Conflict):
 
 class ImportFileExpired(Conflict):
     code = "import_file_expired"
+
+
+class ImportJobNotRerunnable(Conflict):
+    code = "import_job_not_rerunnable"
 
 
 def _sha256(handle: IO[bytes]) -> str:
@@ -133,8 +144,9 @@ def start_import_job(*, job_id: int) -> ImportJob | None:
         if job is None or job.status != ImportJobStatus.QUEUED:
             return None
         job.status = ImportJobStatus.RUNNING
-        job.started_at = timezone.now()
-        job.save(update_fields=["status", "started_at"])
+        job.started_at = job.heartbeat_at = timezone.now()
+        job.worker = processes.identity()
+        job.save(update_fields=["status", "started_at", "heartbeat_at", "worker"])
     return job
 
 
@@ -282,7 +294,7 @@ def run_import_job(*, job_id: int, importer: Importer) -> ImportJob | None:
     try:
         if not job.file or not job.file.storage.exists(job.file.name):
             raise ImportFileExpired(FILE_EXPIRED_MESSAGE, fields={"file": FILE_EXPIRED_FIELD})
-        with job.file.open("rb") as handle:
+        with heartbeat(job_id=job.pk), job.file.open("rb") as handle:
             outcome = importer(
                 source=handle,
                 filename=job.original_filename,
@@ -313,6 +325,111 @@ def run_import_job(*, job_id: int, importer: Importer) -> ImportJob | None:
     )
 
 
+# Jobs whose process died.
+
+
+@contextlib.contextmanager
+def heartbeat(*, job_id: int, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+    """While the block runs, a thread stamps the running job's `heartbeat_at` every `every` seconds on
+    its own connection (the import's transaction would hide the stamp until it commits)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every):
+                try:
+                    ImportJob.objects.filter(pk=job_id, status=ImportJobStatus.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:
+                    logger.warning("import job %s: heartbeat not saved (database busy)", job_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"import-job-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _is_interrupted(job: ImportJob, now: dt.datetime) -> bool:
+    """Its process is gone (looked up on this host), or silent for STALE_AFTER (another host)."""
+    alive = processes.is_alive(job.worker) if job.worker else None
+    if alive is not None:
+        return not alive
+    last_sign = job.heartbeat_at or job.started_at
+    return last_sign is None or last_sign < now - STALE_AFTER
+
+
+def fail_interrupted_import_jobs(*, now: dt.datetime | None = None) -> list[int]:
+    """End as failed, and re-runnable, every running job whose process died (killed, crashed, the machine
+    restarted): it would stay `running` for ever, its file kept. Run by `shopops worker` at start and every
+    minute; idempotent. The ids of the jobs failed."""
+    now = now or timezone.now()
+    failed = []
+    for job in ImportJob.objects.filter(status=ImportJobStatus.RUNNING).order_by("pk"):
+        if not _is_interrupted(job, now):
+            continue
+        with transaction.atomic():
+            # still running, by the same process: its worker did not finish it meanwhile
+            still = ImportJob.objects.select_for_update().filter(
+                pk=job.pk, status=ImportJobStatus.RUNNING, worker=job.worker
+            )
+            if still.first() is None:
+                continue
+            rows_done, _rows_total = job_progress(job)
+            finish_import_job(
+                job_id=job.pk,
+                status=ImportJobStatus.FAILED,
+                result={"message": INTERRUPTED_MESSAGE, "code": "worker_died", "rerunnable": True},
+                rows_done=rows_done,
+            )
+        logger.warning("import job %s failed: its process %s is gone", job.pk, job.worker or "(unknown)")
+        failed.append(job.pk)
+    return failed
+
+
+def is_rerunnable(job: ImportJob) -> bool:
+    return job.status == ImportJobStatus.FAILED and bool((job.result or {}).get("rerunnable"))
+
+
+def rerun_import_job(*, job_id: int, actor: Any) -> ImportJob:
+    """A new queued job for the file of a job its process's death failed (same kind and options); once.
+    The caller enqueues the kind's task with `transaction.on_commit`."""
+    with transaction.atomic():
+        failed = ImportJob.objects.select_for_update().filter(pk=job_id, created_by=actor).first()
+        if failed is None:
+            raise NotFound("导入任务不存在")
+        if not is_rerunnable(failed):
+            raise ImportJobNotRerunnable(
+                "只有因导入进程意外中止而失败、且未重新导入过的任务可以重新导入",
+                fields={"job": f"任务状态：{failed.get_status_display()}"},
+            )
+        if not failed.file or not failed.file.storage.exists(failed.file.name):
+            raise ImportFileExpired(FILE_EXPIRED_MESSAGE, fields={"file": "文件已删除，请重新上传"})
+        options = {**failed.options, "reruns": failed.pk}
+        job = ImportJob.objects.create(
+            kind=failed.kind,
+            file=failed.file.name,
+            original_filename=failed.original_filename,
+            sha256=failed.sha256,
+            options=options,
+            created_by=actor,
+        )
+        failed.result = {**failed.result, "rerunnable": False, "rerun_job": job.pk}
+        failed.save(update_fields=["result"])
+        audit.record(
+            actor=actor,
+            action="import_job.created",
+            instance=job,
+            changes={"kind": job.kind, "filename": job.original_filename, "sha256": job.sha256, **options},
+        )
+    return job
+
+
 # Deleting uploads no job needs.
 
 
@@ -325,9 +442,21 @@ def _awaits_confirmation(job: ImportJob, now: dt.datetime) -> bool:
     )
 
 
+def _awaits_rerun(job: ImportJob, now: dt.datetime) -> bool:
+    """A job its process's death failed keeps its upload for `rerun_import_job`, as long as a dry run
+    waits for its confirmation."""
+    return (
+        is_rerunnable(job)
+        and job.finished_at is not None
+        and job.finished_at > now - UNCONFIRMED_FILE_LIFETIME
+    )
+
+
 def _is_file_needed(holders: list[ImportJob], now: dt.datetime) -> bool:
     """Whether the jobs naming one upload (a dry run and the real runs confirming it) still need it."""
     if any(not job.is_finished for job in holders):
+        return True
+    if _awaits_rerun(holders[-1], now):
         return True
     if any(not job.is_dry_run for job in holders):
         return False  # imported for real: a confirmed dry run is not confirmed twice

@@ -242,6 +242,11 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    # who runs it and when it last said so: a job whose process died is failed, and may be re-run
+    worker = models.CharField(
+        _("执行进程"), max_length=300, blank=True, help_text=_("主机|启动标识|进程号|启动时间")
+    )
+    heartbeat_at = models.DateTimeField(_("最近心跳"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("导入任务")

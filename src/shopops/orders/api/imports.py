@@ -98,3 +98,16 @@ def confirm_order_import(request: HttpRequest, job_id: ObjectId, mode: Form[Mode
         job = core_jobs.confirm_import_job(job_id=checked.pk, mode=mode or checked.mode, actor=user)
         _enqueue(job.pk)
     return Status(202, import_job_out(job))
+
+
+@router.post("/orders/imports/{job_id}/rerun", response={202: ImportJobOut, **ERROR_RESPONSES})
+@requires("orders.add_order")
+def rerun_order_import(request: HttpRequest, job_id: ObjectId) -> Status:
+    """Import again, as a new job, the file of a job that failed because its import process died
+    (status failed, `rerunnable` true); 409 for any other job, or one already re-run."""
+    user = _importer(request)
+    failed = own_import_job(user=user, kind=IMPORT_KIND, job_id=job_id)
+    with transaction.atomic():
+        job = core_jobs.rerun_import_job(job_id=failed.pk, actor=user)
+        _enqueue(job.pk)
+    return Status(202, import_job_out(job))

@@ -1,12 +1,26 @@
-"""`shopops worker`: run the Huey job consumer (SQLite queue by default, Redis when REDIS_URL is set)."""
+"""`shopops worker`: run the Huey job consumer (SQLite queue by default, Redis when REDIS_URL is set).
+
+Before consuming, and every minute while it runs, it fails the import jobs whose process died (a killed or
+crashed worker, a restarted machine): they would stay `running` for ever; failed, they can be re-run.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError, connection
+
+from shopops.core import jobs as core_jobs
+from shopops.core.context import origin
+
+logger = logging.getLogger(__name__)
+
+WATCH_SECONDS = 60
 
 
 def queue_description() -> str:
@@ -14,6 +28,23 @@ def queue_description() -> str:
     if huey.get("huey_class") == "huey.RedisHuey":
         return "Redis"
     return f"SQLite {huey.get('filename', '')}"
+
+
+def fail_interrupted_jobs() -> list[int]:
+    """One round; a busy database only postpones it to the next."""
+    try:
+        with origin("job"):
+            return core_jobs.fail_interrupted_import_jobs()
+    except DatabaseError:
+        logger.warning("interrupted import jobs not checked (database busy)", exc_info=True)
+        return []
+    finally:
+        connection.close()
+
+
+def watch_interrupted_jobs(stop: threading.Event, every: float = WATCH_SECONDS) -> None:
+    while not stop.wait(every):
+        fail_interrupted_jobs()
 
 
 class Command(BaseCommand):
@@ -29,4 +60,16 @@ class Command(BaseCommand):
         self.stdout.write(
             f"worker: {options['workers']} {options['worker_type']}(s), queue: {queue_description()}"
         )
-        call_command("run_huey", workers=options["workers"], worker_type=options["worker_type"])
+        failed = fail_interrupted_jobs()
+        if failed:
+            self.stdout.write(
+                f"导入任务 {', '.join(f'#{pk}' for pk in failed)}：导入进程意外中止，已标记为失败"
+            )
+        self.stdout.flush()
+        stop = threading.Event()
+        watch = threading.Thread(target=watch_interrupted_jobs, args=(stop,), name="job-watch", daemon=True)
+        watch.start()
+        try:
+            call_command("run_huey", workers=options["workers"], worker_type=options["worker_type"])
+        finally:
+            stop.set()
