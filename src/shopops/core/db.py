@@ -71,5 +71,6 @@ def refuse_updates(table: str, message: str) -> migrations.RunPython:
     """A migration operation: the database refuses every UPDATE of `table` (history stays as written).
 
     DELETE stays possible at database level so test databases can be flushed; the ORM refuses it.
+    Audit entries refuse DELETE in the database too (core 0010), a whole-database flush excepted.
     """
     return migrations.RunPython(_run(_forward(table, message)), _run(_backward(table)), elidable=False)
