@@ -8,11 +8,13 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 
-from shopops.core import tabular
+from shopops.core import jobs, tabular
 from shopops.core.db import RETRY_AFTER_SECONDS
+from shopops.core.models import ImportJobStatus
 from shopops.core.tabular import Column
 from shopops.fulfillment.models import Carrier
 from shopops.orders.imports import import_orders
@@ -94,7 +96,7 @@ def test_admin_write_on_a_busy_database_answers_a_chinese_503_page(transactional
     # given a signed-in administrator and another connection holding the write lock
     client = Client()
     client.force_login(admin_user)
-    form = {"code": "sf", "name": "顺丰速运", "aliases": "[]", "is_active": "on"}
+    form = {"code": "TEST1", "name": "测试快递", "aliases": "[]", "is_active": "on"}
     # when a carrier is added meanwhile
     with database_locked_for_writes(Carrier._meta.db_table):
         response = client.post("/admin/fulfillment/carrier/add/", form)
@@ -102,7 +104,7 @@ def test_admin_write_on_a_busy_database_answers_a_chinese_503_page(transactional
     assert response.status_code == 503
     assert response["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert "系统繁忙，请稍后重试" in response.content.decode()
-    assert not Carrier.objects.exists()
+    assert not Carrier.objects.filter(code="TEST1").exists()
 
 
 TEMPLATE_HEADER = ["订单号", "订单状态", "下单时间", "付款时间", "买家ID", "收货人", "收货电话", "省", "市", "区县",
@@ -118,6 +120,11 @@ def order_file(count: int) -> bytes:
                          "孙八", "13600002222", "浙江省", "杭州市", "西湖区", "文一路 9 号", "30.00", "BAG-1", "帆布包",
                          "1", "30.00"])  # fmt: skip
     return text.getvalue().encode()
+
+
+def imported_carriers() -> dict[str, str]:
+    """Carriers of the test files (the database holds seeded ones too), code → name."""
+    return dict(Carrier.objects.filter(code__in=["C1", "C2", "C3", "C4"]).values_list("code", "name"))
 
 
 def carrier_file(codes: list[str]) -> bytes:
@@ -211,7 +218,9 @@ def test_a_writer_gets_through_while_an_all_or_nothing_import_runs(
     # then the writer was not locked out, and the import did all it would do
     assert writer.outcomes == [200]
     assert (result.created, result.errors, result.committed) == (4, [], not dry_run)
-    assert Carrier.objects.count() == (0 if dry_run else 4)
+    assert imported_carriers() == (
+        {} if dry_run else {code: f"快递{code}" for code in ("C1", "C2", "C3", "C4")}
+    )
 
 
 def test_a_writer_gets_through_and_still_nothing_is_written_when_the_last_chunk_has_a_bad_row(
@@ -233,7 +242,7 @@ def test_a_writer_gets_through_and_still_nothing_is_written_when_the_last_chunk_
     assert writer.outcomes == [200]
     assert (result.is_refused, result.committed, result.created, result.skipped) == (True, False, 3, 1)
     assert [(error.row, error.column) for error in result.errors] == [(5, "名称")]
-    assert not Carrier.objects.exists()
+    assert imported_carriers() == {}
 
 
 @on_sqlite
@@ -261,8 +270,41 @@ def test_all_or_nothing_on_sqlite_says_from_which_row_nothing_was_written_when_d
     assert result.errors[0].row == 4
     assert result.errors[0].message.startswith("写入时第 4 行起被拒绝（检查时没有这个错误）：数据库拒绝写入")
     assert "此前的 2 行已写入，之后的行未导入" in result.errors[0].message
-    assert dict(Carrier.objects.values_list("code", "name")) == {
-        "C1": "快递C1",
-        "C2": "快递C2",
-        "C3": "别人加的",
-    }
+    assert imported_carriers() == {"C1": "快递C1", "C2": "快递C2", "C3": "别人加的"}
+
+
+@on_sqlite
+def test_an_import_job_written_in_part_ends_failed_and_says_from_which_row(
+    transactional_db, make_user, settings, tmp_path
+):
+    # given a queued job for four carriers; someone adds C3 after the file was checked, before it is written
+    settings.PRIVATE_FILES_ROOT = tmp_path / "private"
+    job = jobs.create_import_job(
+        kind="carriers",
+        upload=SimpleUploadedFile("carriers.csv", carrier_file(["C1", "C2", "C3", "C4"])),
+        filename="carriers.csv",
+        mode="all_or_nothing",
+        dry_run=False,
+        actor=make_user("operations"),
+    )
+
+    def import_carriers(*, progress, **options):
+        def add_c3_after_the_check(rows_done: int, rows_total: int | None) -> None:
+            if rows_done == 4 and not Carrier.objects.filter(code="C3").exists():
+                Carrier.objects.create(code="C3", name="别人加的")
+            progress(rows_done, rows_total)
+
+        options.pop("actor")
+        return tabular.run_import(
+            importer=CarrierImporter(), chunk_size=1, progress=add_c3_after_the_check, **options
+        )
+
+    # when the worker runs it
+    finished = jobs.run_import_job(job_id=job.pk, importer=import_carriers)
+    # then the job failed (not succeeded, not refused): two rows are written and the message says so
+    assert finished is not None
+    assert finished.status == ImportJobStatus.FAILED
+    assert (finished.result["committed"], finished.result["is_partial"]) == (True, True)
+    assert finished.result["counts"]["created"] == 2
+    assert finished.result["message"].startswith("写入时第 4 行起被拒绝（检查时没有这个错误）")
+    assert imported_carriers() == {"C1": "快递C1", "C2": "快递C2", "C3": "别人加的"}
