@@ -1,14 +1,28 @@
-"""XLSX files written by hand with zipfile for the import tests: as Excel writes them, and as an attacker does."""
+"""XLSX files written by hand with zipfile for the import tests (as Excel writes them, and as an attacker
+does), and a child process run with its address space capped that reports its memory peak."""
 
 from __future__ import annotations
 
 import io
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from shopops.core.xlsx.base import column_name
+from django.conf import settings
+from django.db import connection
+
+import shopops
+from shopops.core.xlsx.base import MIB, column_name
+
+CHILD_ADDRESS_SPACE = 1536 * MIB
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -121,3 +135,63 @@ def write_wide_file(path: Path, header: Sequence[str], *, rows: int = 400_000, c
                 numbers = range(start, min(start + 10_000, rows + 2))
                 sheet.write("".join(f'<row r="{number}">{cells}</row>' for number in numbers).encode())
             sheet.write(tail.encode())
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a child process ended: its exit code (negative: the signal that killed it), output, memory peak."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    max_rss_mib: float
+
+
+def child_environment() -> dict[str, str]:
+    """This test's settings for a child process: its database (the test one), private files, code."""
+    database = connection.settings_dict
+    if connection.vendor == "sqlite":
+        url = f"sqlite:///{database['NAME']}"
+    else:
+        password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
+        host = f"{database.get('HOST') or '127.0.0.1'}:{database.get('PORT') or 5432}"
+        url = f"postgres://{database.get('USER') or 'postgres'}{password}@{host}/{database['NAME']}"
+    source = str(Path(shopops.__file__).parent.parent)
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "shopops.settings",
+        "DATABASE_URL": url,
+        "SHOPOPS_PRIVATE_DIR": str(settings.PRIVATE_FILES_ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
+    }
+
+
+def run_limited(arguments: Sequence[str], *, address_space: int = CHILD_ADDRESS_SPACE) -> Finished:
+    """Run `python arguments…` with RLIMIT_AS at `address_space` (an allocation past it fails: Rust
+    aborts, Python raises MemoryError) and its own ru_maxrss from wait4."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            [sys.executable, *arguments], env=child_environment(), stdout=out, stderr=err, preexec_fn=limit
+        )
+        deadline = time.monotonic() + 600  # a hung child fails the test instead of hanging the run
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"{arguments} did not end within 10 minutes")
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Finished(
+            returncode=process.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+            max_rss_mib=usage.ru_maxrss / 1024,
+        )

@@ -64,6 +64,7 @@ class Workbook:
     calamine would take for one another, or when the sheet declares a range beyond the limits."""
 
     header: Header | None = None
+    _leading = (0, 0)  # bytes of the sheet read and the last row ended when the header was found
 
     def __init__(self, handle: IO[bytes], *, sheet: str | None, file_size: int, limits: Limits) -> None:
         self.limits = limits
@@ -83,6 +84,7 @@ class Workbook:
             self._index_entries()
             self.base = self._package_base()
             self.sheet_name, self.sheet = self._find_sheet(sheet)
+            self.sheet_size = self.entries[self.sheet.lower()].file_size
             self.dimension = self._declared_dimension()
         except BaseException:
             self.zip.close()
@@ -245,16 +247,21 @@ class Workbook:
                 ):
                     if not is_empty(cells):
                         self.header = Header(number, cells, text_positions)
+                        self._leading = (read, reader.last_row)
                         yield number, cells
                         return
                 if read >= LEADING_BYTES:
                     return
 
     def rows_estimate(self) -> int | None:
-        """Rows below the header as the declared dimension says: a progress total, never a limit."""
-        if self.dimension is None or self.header is None or self.dimension[0] <= self.header.number:
+        """Rows below the header, for a progress total (never a limit): as the declared dimension says, or
+        (no dimension, or `A1` as streaming writers declare) as many as the first rows' size makes likely."""
+        if self.header is None:
             return None
-        return self.dimension[0] - self.header.number
+        if self.dimension is not None and self.dimension[0] > self.header.number:
+            return self.dimension[0] - self.header.number
+        read, last_row = self._leading
+        return max(last_row * self.sheet_size // max(read, 1) - self.header.number, 0)
 
     def header_matches(self, cells: list[Any]) -> bool:
         """Whether calamine's header row (columns from A) is the one read here: values in the same places,

@@ -67,6 +67,7 @@ class RowReader:
         self.column_index = 1
         self.rows: dict[int, dict[int, tuple[Any, bool]]] = {}  # row → column → (value, is text)
         self.finished: list[tuple[int, list[Any], list[int]]] = []
+        self.last_row = 0  # the last row ended so far
         self.cell: tuple[int, int, str | None] | None = None
         self.value: list[str] | None = None
         self.inline: list[str] | None = None
@@ -123,6 +124,7 @@ class RowReader:
             self.column_index += 1
         elif local == "row":
             self._finish_rows()
+            self.last_row = max(self.last_row, self.row_index)
             self.row_index += 1
             self.column_index = 1
 

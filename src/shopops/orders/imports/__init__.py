@@ -451,13 +451,13 @@ def import_orders(
 
             chunk_by_chunk = mode == Mode.SKIP_BAD_ROWS and not dry_run
             checked_then_written = not chunk_by_chunk and has_single_writer()
-            total = table.total_estimate
-            if total is not None and checked_then_written and not dry_run:
-                total *= 2  # the file is read twice: checked, then written
+            passes = 2 if checked_then_written and not dry_run else 1  # read twice: checked, then written
 
             def report(offset: int = 0) -> None:
+                # read each time: an XLSX sheet's rows are known once it is measured, after the header
+                total = table.total_estimate
                 if progress is not None:
-                    progress(offset + result.total_rows, total)
+                    progress(offset + result.total_rows, None if total is None else total * passes)
 
             chunks = order_chunks(raw_rows, columns, header, chunk_size)
             with _sqlite_page_cache():
