@@ -167,6 +167,37 @@ def test_shared_strings_announced_up_front_are_counted() -> None:
     assert fields == {"file": "工作表过大"}
 
 
+def padded_workbook(blank_mib: int) -> bytes:
+    """A good header and a row, then `blank_mib` MB of blanks inside the sheet's data (legal XML)."""
+    head, tail = sheet_of(row_xml(1, HEADER), row_xml(2, ["P-1", "裙"]), "\0").split("\0")
+    skeleton = zipfile.ZipFile(io.BytesIO(workbook_bytes(head + tail)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in skeleton.namelist():
+            if name != "xl/worksheets/sheet1.xml":
+                archive.writestr(name, skeleton.read(name))
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(head.encode())
+            for _ in range(blank_mib):
+                sheet.write(b" " * 2**20)
+            sheet.write(tail.encode())
+    return buffer.getvalue()
+
+
+def test_a_sheet_inflating_past_two_hundred_times_is_refused_before_it_is_streamed() -> None:
+    # given a good header, then 128 MB of blanks: about 130 KB
+    data = padded_workbook(128)
+
+    # when
+    message, fields = refusal(data)
+
+    # then
+    assert len(data) < 200_000
+    assert message.startswith("无法读取工作簿：xl/worksheets/sheet1.xml 解压后 128 MB，是压缩大小的 ")
+    assert message.endswith(" 倍，不像正常的表格文件（疑似压缩炸弹）")
+    assert fields == {"file": "文件异常"}
+
+
 def test_two_entries_calamine_would_take_for_one_another_are_refused() -> None:
     # given a second sheet part whose name differs only in case (calamine looks names up ignoring case)
     far = sheet_of(row_xml(1, HEADER), f'<row r="1048576">{text_cell("XFD1048576", "x")}</row>')

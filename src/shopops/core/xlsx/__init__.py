@@ -41,6 +41,10 @@ LEADING_BYTES = 16 * MIB  # how far the header is looked for; further, the sheet
 LEADING_PIECE_BYTES = 16 * 1024
 MAX_ENTRIES = 10_000
 MAX_METADATA_BYTES = 32 * MIB  # relationships and workbook.xml, parsed whole here
+# sheets inflate 10-20 times (Excel, WPS, xlsxwriter); past 200 times and 64 MB it is a decompression bomb,
+# refused before any time is spent streaming it
+MAX_RATIO = 200
+RATIO_FLOOR_BYTES = 64 * MIB
 OFFICE_DOCUMENT = "/relationships/officeDocument"
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 DIMENSION = re.compile(rb"<(?:[\w.\-]+:)?dimension\b[^>]*?\bref\s*=\s*[\"']([^\"']*)[\"']")
@@ -283,6 +287,13 @@ class Workbook:
     def measure(self) -> Measure:
         """Stream the shared strings and the sheet into an upper bound of what calamine will allocate;
         refused beyond the limits as soon as that is known."""
+        for info in (self.entries[self.sheet.lower()], self._entry(f"{self.base}sharedStrings.xml")):
+            if info and info.file_size > max(RATIO_FLOOR_BYTES, MAX_RATIO * info.compress_size):
+                raise Refused(
+                    f"无法读取工作簿：{info.filename} 解压后 {info.file_size // MIB:,} MB，是压缩大小的 "
+                    f"{info.file_size // max(info.compress_size, 1):,} 倍，不像正常的表格文件（疑似压缩炸弹）",
+                    "文件异常",
+                )
         strings = self._measure_shared_strings()
         fixed = self.file_size + strings.memory_bytes
         for name in ("_rels/.rels", f"{self.base}_rels/workbook.xml.rels", f"{self.base}workbook.xml"):
