@@ -268,9 +268,17 @@ def _run_in_one_transaction(
 
 
 def _check_chunk(writer: OrderWriter, groups: Groups) -> None:
-    """Process the chunk as for real, then roll it back: its orders' errors without keeping anything."""
-    if writer.validate_only:
-        writer.process(groups)  # writes nothing: no transaction, so no write lock either
+    """Find the chunk's errors without keeping anything. A chunk of new orders is only validated (its
+    errors are all known before writing; writing and rolling back would double the import's cost); a
+    chunk that updates orders is processed as for real and rolled back, since an update can be refused
+    when it is written."""
+    if writer.validate_only or not writer.updates_existing_orders(groups):
+        validating = writer.validate_only
+        writer.validate_only = True
+        try:
+            writer.process(groups)  # writes nothing: no transaction, so no write lock either
+        finally:
+            writer.validate_only = validating
         return
     try:
         with transaction.atomic():

@@ -249,6 +249,20 @@ class OrderWriter:
                 now=created.now,
             )
 
+    def updates_existing_orders(self, groups: list[list[TableRow]]) -> bool:
+        """Whether any order of the chunk is already in the shop: only an update can be refused when it
+        is written (the service decides what a newer export may change); a new order's errors are all
+        known from validating it."""
+        keys = sorted({key for rows in groups if (key := rows[0].values.get("external_id")) is not None})
+        return bool(
+            fetch_in(
+                f"SELECT external_id FROM {Order._meta.db_table} WHERE shop_id = %s AND",
+                "external_id",
+                keys,
+                [self.shop.pk],
+            )
+        )
+
     def _not_from_this_file(self, groups: list[list[TableRow]]) -> list[list[TableRow]]:
         """Orders last written from this very file (same SHA-256) are unchanged: the file cannot say
         anything about them it did not say before. Saves reading them again on a repeated import."""
