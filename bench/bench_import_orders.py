@@ -229,7 +229,8 @@ def worker(argv: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     if profile is not None:
         profile.enable()
-    result = import_orders(source=Path(path), actor="bench", shop=SHOP, format=action)
+    mode = next((arg.split("=", 1)[1] for arg in argv if arg.startswith("--mode=")), "all_or_nothing")
+    result = import_orders(source=Path(path), actor="bench", shop=SHOP, format=action, mode=mode)
     if profile is not None:
         profile.disable()
         pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
@@ -285,8 +286,12 @@ def run(options: argparse.Namespace) -> None:
         options.database, directory, options.postgres_url, name=BENCH_DATABASE, worker=WORKER, setup=True
     )
     profile = ["--profile"] if options.profile else []
+    mode = [f"--mode={options.mode}"]
     try:
-        print(f"machine: {machine()} · database: {options.database} · lines: {options.lines:,}")
+        print(
+            f"machine: {machine()} · database: {options.database} · lines: {options.lines:,}"
+            f" · mode: {options.mode}"
+        )
         files = write_files(directory, options.lines)
         for name, path in files.items():
             print(f"file {name}: {path.stat().st_size / 1024 / 1024:.0f} MiB")
@@ -297,8 +302,8 @@ def run(options: argparse.Namespace) -> None:
             encoding = "gb18030" if name == "taobao_items" else "utf-8"
             columns = len(ITEMS_HEADER if name == "taobao_items" else TEMPLATE_HEADER)
             url = database.fresh()
-            first = measure(database, url, name, str(path), *profile, show_stderr=bool(profile))
-            again = measure(database, url, name, str(path))
+            first = measure(database, url, name, str(path), *mode, *profile, show_stderr=bool(profile))
+            again = measure(database, url, name, str(path), *mode)
             peers = {"DuckDB read_csv": duckdb_peer(path, encoding)}
             if options.database == "postgres":
                 peers["PostgreSQL COPY"] = copy_peer(database.fresh(), path, encoding, columns)
@@ -344,6 +349,9 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--formats", default="taobao_items,template", help="comma-separated")
     parser.add_argument("--profile", action="store_true", help="print cProfile of the first import")
+    # all_or_nothing on SQLite checks the whole file before writing it chunk by chunk (two passes, so other
+    # writers are not locked out for the whole import); skip_bad_rows writes in one pass
+    parser.add_argument("--mode", choices=("all_or_nothing", "skip_bad_rows"), default="all_or_nothing")
     parser.add_argument(
         "--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
     )
