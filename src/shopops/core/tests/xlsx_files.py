@@ -166,16 +166,53 @@ def child_environment() -> dict[str, str]:
     }
 
 
+# The child's own memory peak is VmHWM of its own address space, read as it exits. ru_maxrss would not do:
+# Linux carries the forking parent's peak over exec (a pytest worker late in a run is 700 MiB), so a child
+# of a big parent reports the parent's size.
+PEAK_MARK = "SHOPOPS_CHILD_VMHWM_KIB="
+PEAK_REPORTER = f"""
+import atexit, runpy, sys
+
+def report_peak():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                sys.stderr.write("\\n{PEAK_MARK}" + line.split()[1] + "\\n")
+
+atexit.register(report_peak)
+mode, target, *rest = sys.argv[1:]
+if mode == "-c":
+    sys.argv = ["-c", *rest]
+    exec(compile(target, "<string>", "exec"), {{"__name__": "__main__"}})
+else:
+    sys.argv = [target, *rest]
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+"""
+
+
+def _own_peak_mib(stderr: str) -> float | None:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(PEAK_MARK):
+            return int(line.removeprefix(PEAK_MARK)) / 1024
+    return None
+
+
 def run_limited(arguments: Sequence[str], *, address_space: int = CHILD_ADDRESS_SPACE) -> Finished:
-    """Run `python arguments…` with RLIMIT_AS at `address_space` (an allocation past it fails: Rust
-    aborts, Python raises MemoryError) and its own ru_maxrss from wait4."""
+    """Run `python -c CODE …` or `python -m MODULE …` with RLIMIT_AS at `address_space` (an allocation
+    past it fails: Rust aborts, Python raises MemoryError) and its own memory peak (VmHWM at exit; the
+    wait4 ru_maxrss when it died without reporting)."""
+    assert arguments[0] in ("-c", "-m"), arguments
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(
-            [sys.executable, *arguments], env=child_environment(), stdout=out, stderr=err, preexec_fn=limit
+            [sys.executable, "-c", PEAK_REPORTER, *arguments],
+            env=child_environment(),
+            stdout=out,
+            stderr=err,
+            preexec_fn=limit,
         )
         deadline = time.monotonic() + 600  # a hung child fails the test instead of hanging the run
         while True:
@@ -189,9 +226,11 @@ def run_limited(arguments: Sequence[str], *, address_space: int = CHILD_ADDRESS_
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        stderr = err.read().decode(errors="replace")
+        own_peak = _own_peak_mib(stderr)
         return Finished(
             returncode=process.returncode,
             stdout=out.read().decode(errors="replace"),
-            stderr=err.read().decode(errors="replace"),
-            max_rss_mib=usage.ru_maxrss / 1024,
+            stderr=stderr,
+            max_rss_mib=usage.ru_maxrss / 1024 if own_peak is None else own_peak,
         )
