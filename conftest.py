@@ -38,13 +38,9 @@ TEST_NOW = clock_from_environment()
 def pytest_configure(config: pytest.Config) -> None:
     # xdist registers it, but runs with `-p no:xdist` must still accept modules that name their group
     config.addinivalue_line("markers", "xdist_group(name): run these tests in one xdist worker")
-    # Prove a change is calendar-proof: with SHOPOPS_TEST_NOW the whole session (collection and module
-    # fixtures included; each xdist worker runs this hook too) lives at that instant, and the clock ticks
-    # on so code that waits or measures still works.
-    if TEST_NOW is not None:
-        traveller = time_machine.travel(TEST_NOW, tick=True)
-        traveller.start()
-        config.add_cleanup(traveller.stop)
+    config.addinivalue_line(
+        "markers", "real_clock: shares wall-clock time with other processes; SHOPOPS_TEST_NOW leaves it alone"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -96,9 +92,14 @@ def module_db(module_clock: dt.datetime, django_db_setup: None, django_db_blocke
 
 @pytest.fixture(autouse=True)
 def shifted_clock(request: pytest.FixtureRequest) -> Iterator[None]:
-    """With SHOPOPS_TEST_NOW every test starts at exactly that instant, whatever ran before it (a test
-    on a module's clock already starts there, or keeps the clock its module's data was made at)."""
-    if TEST_NOW is None or {"clock", "module_clock"} & set(request.fixturenames):
+    """Prove a change is calendar-proof: with SHOPOPS_TEST_NOW every test starts at that instant (the
+    clock ticks on, so code that waits or measures still works). A test on its module's clock keeps that
+    one; a `real_clock` test (its processes meet at a wall-clock time) keeps the real one."""
+    if (
+        TEST_NOW is None
+        or {"clock", "module_clock"} & set(request.fixturenames)
+        or request.node.get_closest_marker("real_clock")
+    ):
         yield
         return
     with time_machine.travel(TEST_NOW, tick=True):

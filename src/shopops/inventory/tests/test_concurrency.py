@@ -14,7 +14,8 @@ ATTEMPTS = 3
 ROUNDS = 8
 
 # One xdist worker runs both tests, so one pool of processes serves them (`--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("inventory_concurrency")
+# The worker processes start at a wall-clock moment the test sets: they and the test keep the real clock.
+pytestmark = [pytest.mark.xdist_group("inventory_concurrency"), pytest.mark.real_clock]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from shopops.purchasing.tests.factories import create_purchase_order, create_sup
 PROCESSES = 4
 ROUNDS = 3
 
-pytestmark = pytest.mark.xdist_group("purchasing_concurrency")
+# The worker processes start at a wall-clock moment the test sets: they and the test keep the real clock.
+pytestmark = [pytest.mark.xdist_group("purchasing_concurrency"), pytest.mark.real_clock]
 
 
 @pytest.fixture(scope="module")
