@@ -31,9 +31,18 @@ def fresh_phone_budget():
 def world(make_user):
     shop = create_shop(code="saved-shop")
     make_order(
-        shop=shop, external_id="S1", receiver_phone=PHONE, buyer_nick=NICK, placed_at=local(2026, 6, 1, 9)
+        shop=shop,
+        external_id="FILTERED-ORDER-1",
+        receiver_phone=PHONE,
+        buyer_nick=NICK,
+        placed_at=local(2026, 6, 1, 9),
     )
-    make_order(shop=shop, external_id="S2", receiver_phone="13900131234", placed_at=local(2026, 6, 1, 10))
+    make_order(
+        shop=shop,
+        external_id="FILTERED-ORDER-2",
+        receiver_phone="13900131234",
+        placed_at=local(2026, 6, 1, 10),
+    )
     owner = make_user("operations")
     by_phone = filter_services.create_saved_filter(
         actor=owner, name="这位买家", params={"phone": PHONE, "status": ["paid"]}, is_shared=True
@@ -79,7 +88,7 @@ def test_a_shared_filter_with_a_phone_finds_the_orders_for_another_user(world, a
     # when they apply the shared filter
     found = client.get("/api/v1/orders", {"saved_filter": world["by_phone"].pk}).json()
     # then it finds the orders of that number only
-    assert [item["external_id"] for item in found["items"]] == ["S1"]
+    assert [item["external_id"] for item in found["items"]] == ["FILTERED-ORDER-1"]
 
 
 def test_api_masks_personal_values_of_a_shared_filter_for_another_user(world, api_client_for):
@@ -149,8 +158,8 @@ def test_applying_a_shared_filter_in_the_admin_lists_its_orders_without_showing_
         reverse("admin:orders_order_save_current_filter"), {"saved_filter": world["by_nick"].pk}
     ).content.decode()
     # then the order is listed, and saving it again shows the conditions masked
-    assert "S1" in page
-    assert "S2" not in page
+    assert "FILTERED-ORDER-1" in page
+    assert "FILTERED-ORDER-2" not in page
     assert NICK not in page + save_page
     assert "q=小**" in save_page
 
@@ -189,7 +198,7 @@ def test_migration_stores_saved_phones_as_their_hash(world):
         owner=world["owner"], name="旧", params={"phone": "+86 138-0013-1234", "flag": 1}
     )
     partial = SavedFilter.objects.create(
-        owner=world["owner"], name="后四位", params={"phone": "1234", "q": "S1"}
+        owner=world["owner"], name="后四位", params={"phone": "1234", "q": "FILTERED-ORDER-1"}
     )
     # when the migration runs
     state = MigrationLoader(connection).project_state(("orders", "0003_saved_filter_masking"))
@@ -198,4 +207,4 @@ def test_migration_stores_saved_phones_as_their_hash(world):
     old.refresh_from_db()
     partial.refresh_from_db()
     assert old.params == {"flag": 1, "phone_hash": phone_hash(PHONE)}
-    assert partial.params == {"phone": "1234", "q": "S1"}
+    assert partial.params == {"phone": "1234", "q": "FILTERED-ORDER-1"}
