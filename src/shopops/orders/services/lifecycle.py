@@ -190,16 +190,23 @@ def transition_order(
         return _transition(order, to_status, actor=actor, reason=reason, via=via)
 
 
+def cancel_target(order: Order) -> str | None:
+    """What cancelling this order leads to: cancelled (unpaid), closed (paid, not all shipped), else None
+    (the order pages show the cancel button only when this is not None)."""
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        return OrderStatus.CANCELLED
+    if order.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_SHIPPED):
+        return OrderStatus.CLOSED
+    return None
+
+
 def cancel_order(*, actor: Any, order_id: int, reason: str, via: str = "admin") -> Order:
     """Cancel an unpaid order (or close a paid, unshipped one), releasing its reservations."""
     reason = required_text(reason, field="reason", label="取消原因", max_length=200)
     with transaction.atomic():
         order = lock_order(order_id)
-        if order.status == OrderStatus.PENDING_PAYMENT:
-            to_status = OrderStatus.CANCELLED
-        elif order.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_SHIPPED):
-            to_status = OrderStatus.CLOSED
-        else:
+        to_status = cancel_target(order)
+        if to_status is None:
             raise illegal(order, OrderStatus.CANCELLED)
         return _transition(order, to_status, actor=actor, reason=reason, via=via)
 

@@ -300,7 +300,17 @@ def record_shipment(
                     fields={"order_id": str(order.pk)},
                 )
         for order in orders:
-            _ship_order(order, found, lines, warehouse_id, actor, via, shipped_at, reference)
+            _ship_order(
+                order,
+                found,
+                lines,
+                warehouse_id,
+                actor,
+                via,
+                shipped_at,
+                reference,
+                parcel=(carrier_name, tracking_number),
+            )
             if carrier_name or tracking_number:
                 order.carrier_name = carrier_name[:40] or order.carrier_name
                 order.tracking_number = tracking_number[:40] or order.tracking_number
@@ -317,6 +327,8 @@ def _ship_order(
     via: str,
     shipped_at: dt.datetime,
     reference: str,
+    *,
+    parcel: tuple[str, str] = ("", ""),
 ) -> None:
     shipped = {line_id: units for line_id, units in lines.items() if found[line_id].order_id == order.pk}
     for line_id in sorted(shipped):
@@ -341,6 +353,8 @@ def _ship_order(
             "reference": reference,
             "warehouse_id": warehouse_id,
             "lines": {str(k): v for k, v in shipped.items()},
+            "carrier": parcel[0][:40],
+            "tracking_number": parcel[1][:40],
         },
         from_status=before,
         to_status=order.status,
