@@ -215,6 +215,8 @@ def result_data(result: tabular.ImportResult) -> dict[str, Any]:
     """An ImportResult as JSON for `ImportJob.result`, errors and warnings capped at PROBLEM_LIMIT."""
     return {
         "counts": result.counts(),
+        "filtered": dict(result.filtered),
+        "filtered_count": sum(result.filtered.values()),
         "committed": result.committed,
         "is_refused": result.is_refused,
         "is_partial": result.is_partial,

@@ -141,6 +141,8 @@ class ImportResult:
     skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
     warnings: list[RowError] = field(default_factory=list)
+    # rows left out on purpose (not errors), by reason label: an access log's bots, redirects, assets…
+    filtered: dict[str, int] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
     preview: list[RowPreview] = field(default_factory=list)
@@ -161,7 +163,7 @@ class ImportResult:
     def restart(self) -> None:
         """Forget the counts and problems of a checking pass before the writing pass counts again."""
         self.total_rows = self.created = self.updated = self.unchanged = self.skipped = 0
-        self.errors, self.warnings, self.preview = [], [], []
+        self.errors, self.warnings, self.preview, self.filtered = [], [], [], {}
 
     def counts(self) -> dict[str, int]:
         return {

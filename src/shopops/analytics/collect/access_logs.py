@@ -4,8 +4,11 @@ For a shop that only has logs: each page request becomes a page_view, or a produ
 matches the product URL pattern (a regex with a `code` group; default `/product(s)/<code>`, `/item/<code>`,
 `/goods/<code>`, `/p/<code>`; setting ANALYTICS_PRODUCT_URL_PATTERN or the `product_pattern` argument).
 
-Skipped (counted in `skipped`, not errors): non-GET requests, static assets (by extension or /static/,
-/media/ prefixes), our own /collect/ endpoint, bots (user agent, see bots.py), statuses outside 200–399.
+Filtered on purpose (counted per reason in `result.filtered`, not errors and not in `skipped`): non-GET
+requests, static assets (by extension or /static/, /media/ prefixes) and our own /collect/ endpoint, bots
+(user agent, see bots.py), redirects (301/302/303/307/308: the page the browser lands on is the view),
+other statuses (4xx/5xx, 1xx) and request lines that are no request ("-", scanners' garbage). A page view
+is a 2xx or a 304 (a revalidated page the browser shows).
 
 Approximations (say so in reports): the visitor id is `h:` + HMAC(ip | user agent) — people behind one
 NAT with the same browser count once, one person with two browsers twice; there is no session id (the
@@ -16,8 +19,8 @@ Idempotency: an event's id is a hash of the site key, the line's text and the ho
 this is in the file, so re-importing the same file (or a file that starts with the same lines) adds nothing.
 
 Result (core.tabular.ImportResult): total_rows = lines; created = events new to the warehouse; unchanged =
-events already there (a re-import); skipped = lines filtered out or bad; errors = unparsable lines (row =
-line number). all_or_nothing (the default): one bad line and nothing is written; skip_bad_rows: the good
+events already there (a re-import); filtered = lines left out on purpose, by reason; skipped = bad lines;
+errors = unparsable lines (row = line number). all_or_nothing (the default): one bad line and nothing is written; skip_bad_rows: the good
 lines are imported. Writes go through the spool (one segment, renamed ready when complete) and the
 compactor, like the endpoints.
 """
@@ -55,6 +58,14 @@ STATIC_EXTENSIONS = frozenset(
     ".mp4 .webm .mp3 .pdf .zip .gz .txt .xml .json .webmanifest".split()
 )
 SKIPPED_PREFIXES = ("/static/", "/media/", "/collect/", "/favicon", "/robots.txt", "/.well-known/")
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# reasons a line is left out on purpose (msgids: the import pages translate them)
+FILTERED_BOT = "爬虫/机器人"
+FILTERED_REDIRECT = "重定向"
+FILTERED_STATUS = "错误状态码"
+FILTERED_ASSET = "静态资源"
+FILTERED_METHOD = "非 GET 请求"
+FILTERED_NO_REQUEST = "无请求行"
 CHUNK = 50_000
 
 LINE = re.compile(
@@ -122,8 +133,8 @@ class _Builder:
         self.seen: Counter[bytes] = Counter()
         self.landed: dict[str, pa.Array] = {}  # per day: the event ids already in Parquet
 
-    def event(self, raw: bytes) -> SpoolEvent | None:
-        """The event of one log line; None when the line is filtered out; LineError when it is bad."""
+    def event(self, raw: bytes) -> SpoolEvent | str:
+        """The event of one log line; the reason (FILTERED_*) when it is filtered out; LineError when bad."""
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -133,19 +144,23 @@ class _Builder:
             raise LineError("不是 combined 格式的访问日志行")
         request = _unescape(match.group("request")).split(" ")
         if len(request) < 2:
-            return None  # "-" or a garbled request line (scanners): not a page view
+            return FILTERED_NO_REQUEST  # "-" or a garbled request line (scanners): not a page view
         method, target = request[0], request[1]
         status = int(match.group("status"))
         user_agent = _unescape(match.group("ua"))
         path = sources.path_of("http://x" + target) if target.startswith("/") else ""
-        if (
-            method != "GET"
-            or not path
-            or not 200 <= status < 400
-            or is_static(path)
-            or bots.is_bot(user_agent)
-        ):
-            return None
+        if method != "GET":
+            return FILTERED_METHOD
+        if not path:
+            return FILTERED_NO_REQUEST
+        if is_static(path):
+            return FILTERED_ASSET
+        if bots.is_bot(user_agent):
+            return FILTERED_BOT
+        if status in REDIRECTS:
+            return FILTERED_REDIRECT
+        if not (200 <= status < 300 or status == 304):
+            return FILTERED_STATUS
         ts = parse_time(match.group("time"))
         ip = match.group("ip")
         referrer = _unescape(match.group("referrer"))
@@ -244,7 +259,7 @@ def import_access_log(
                 os.rename(temporary, folder / f"import-{token}.000001{spool.READY}")
                 spool.fsync_dir(folder)
                 if compact:
-                    compactor.compact()
+                    _compact_and_roll()
         finally:
             temporary.unlink(missing_ok=True)
     if result.committed:
@@ -252,11 +267,27 @@ def import_access_log(
             actor=actor,
             action="analytics.access_log_imported",
             instance=collect_site,
-            changes={**result.counts(), "filename": name, "sha256": result.sha256, "mode": str(mode)},
+            changes={
+                **result.counts(),
+                "filtered": dict(result.filtered),
+                "filename": name,
+                "sha256": result.sha256,
+                "mode": str(mode),
+            },
             reason="导入访问日志",
         )
     result.duration_seconds = time.monotonic() - started
     return result
+
+
+def _compact_and_roll() -> None:
+    """Compact the written segment now and re-roll the days it changed (one pipeline pass).
+
+    Compacting here alone left the changed days out of the rollups until `analytics rebuild`: the next
+    pipeline pass found nothing to compact and so nothing to refresh."""
+    from shopops.analytics import pipeline
+
+    pipeline.run_once(wait=True, full_sync=False)
 
 
 def _read_log(
@@ -277,8 +308,8 @@ def _read_log(
             result.errors.append(RowError(number, "", str(error)))
             result.skipped += 1
             continue
-        if built is None:
-            result.skipped += 1
+        if isinstance(built, str):
+            result.filtered[built] = result.filtered.get(built, 0) + 1
             continue
         chunk.append(built)
         if len(chunk) >= CHUNK:

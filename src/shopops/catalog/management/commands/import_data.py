@@ -165,6 +165,9 @@ class Command(BaseCommand):
             f"{speed:,.0f} 行/秒",
         )
         console.print(summary)
+        if result.filtered:
+            reasons = "，".join(f"{reason} {count}" for reason, count in result.filtered.items())
+            console.print(f"按规则过滤（不是错误）：{sum(result.filtered.values())} 行（{reasons}）")
         if result.unknown_columns:
             console.print(f"未识别的列（已忽略）：{'、'.join(result.unknown_columns)}")
         if result.errors or result.warnings:
