@@ -47,7 +47,7 @@ class SourceFilter(ActionFilter):
 
 def render_changes(user: Any, entry: AuditEntry) -> SafeString:
     model = entry.content_type.model_class() if entry.content_type is not None else None
-    lines = change_lines(masked_changes(user, model, entry.changes))
+    lines = change_lines(masked_changes(user, model, entry.changes), model)
     return format_html_join("", '<div><span class="font-medium">{}</span>: {}</div>', lines)
 
 

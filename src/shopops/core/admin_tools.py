@@ -72,20 +72,54 @@ def masked_changes(user: Any, model: type[models.Model] | None, changes: Any) ->
     return shown
 
 
-def _text(value: Any) -> str:
-    return "∅" if value is None or value == "" else str(value)
+def _text(value: Any, field: Any = None) -> str:
+    """A stored audit value as a person reads it: labels for choices, 是/否, nested values spelled out."""
+    if value is None or value == "":
+        return "∅"
+    if isinstance(value, bool):
+        return _gettext("是") if value else _gettext("否")
+    choices = dict(getattr(field, "flatchoices", None) or ())
+    if choices and not isinstance(value, (dict, list)):
+        return str(choices.get(value, value))
+    if isinstance(value, dict):
+        return "；".join(f"{_label(None, str(key))}：{_text(item)}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return "、".join(_text(item, field) for item in value) or "∅"
+    return str(value)
 
 
-def change_lines(changes: Any) -> list[tuple[str, str]]:
-    """`{"sale_price": ["10.00", "12.00"]}` → [("sale_price", "10.00 → 12.00")], for history pages."""
+def _label(model: type[models.Model] | None, name: str) -> str:
+    """A field's verbose name when the model has the field, else the name as stored."""
+    if model is not None:
+        try:
+            return str(model._meta.get_field(name).verbose_name)
+        except Exception:  # noqa: BLE001 - audit entries outlive renamed fields
+            pass
+    return name
+
+
+def _field(model: type[models.Model] | None, name: str) -> Any:
+    if model is None:
+        return None
+    try:
+        return model._meta.get_field(name)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def change_lines(changes: Any, model: type[models.Model] | None = None) -> list[tuple[str, str]]:
+    """`{"sale_price": ["10.00", "12.00"]}` → [("售价", "10.00 → 12.00")], for history pages and the audit list:
+    field names as the model labels them, choice codes as their labels, nested values spelled out."""
     if not isinstance(changes, dict):
         return [("", _text(changes))]
     lines: list[tuple[str, str]] = []
     for name, value in changes.items():
+        field = _field(model, str(name))
+        label = _label(model, str(name))
         if isinstance(value, list) and len(value) == 2:
-            lines.append((str(name), f"{_text(value[0])} → {_text(value[1])}"))
+            lines.append((label, f"{_text(value[0], field)} → {_text(value[1], field)}"))
         else:
-            lines.append((str(name), _text(value)))
+            lines.append((label, _text(value, field)))
     return lines
 
 
@@ -356,7 +390,7 @@ class ShopOpsModelAdmin(DeclaredLookupsAdmin):
         entries = list(audit.history(obj, request.user)[:HISTORY_LIMIT])
         for entry in entries:
             shown = masked_changes(request.user, type(obj), entry.changes)
-            entry.change_lines = change_lines(shown)  # type: ignore[attr-defined]
+            entry.change_lines = change_lines(shown, type(obj))  # type: ignore[attr-defined]
         context = {
             **self.admin_site.each_context(request),
             "title": _gettext("变更历史：%(object)s") % {"object": obj},
