@@ -126,6 +126,7 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
             (_("订单"), "shopping_cart", "admin:orders_order_changelist", "orders.view_order"),
             (_("导入订单"), "upload_file", "admin:orders_order_import_orders", "orders.add_order"),
             (_("审单异常"), "report", "admin:orders_orderissue_changelist", "orders.view_orderissue"),
+            (_("商品对应"), "link", "admin:orders_skumapping_unmatched", "orders.view_skumapping"),
             (_("常用筛选"), "filter_alt", "admin:orders_savedfilter_changelist", "orders.view_savedfilter"),
             (_("客户"), "groups", "admin:customers_customer_changelist", "customers.view_customer"),
         ],

@@ -92,7 +92,10 @@ AREAS: dict[str, dict[str, object]] = {
     },
     "orders": {
         "title": "订单",
-        "models": [("orders", m) for m in ("order", "orderline", "orderevent", "orderissue", "savedfilter")],
+        "models": [
+            ("orders", m)
+            for m in ("order", "orderline", "orderevent", "orderissue", "savedfilter", "skumapping")
+        ],
         "change_extra": ["orders.review_order", "orders.export_order"],
     },
     "fulfillment": {

@@ -418,3 +418,61 @@ class SavedFilter(models.Model):
     def audit_values(self, data: dict[str, Any]) -> dict[str, Any]:
         """What the audit keeps: every auditor reads it, so the search's personal values are masked."""
         return {**data, "params": masked_search_params(data.get("params"))} if "params" in data else data
+
+
+class SkuMappingQuerySet(ScopedQuerySet["SkuMapping"]):
+    pass
+
+
+class SkuMapping(models.Model):
+    """An operator's choice of SKU for a platform line nobody could match (商品对应关系), per shop.
+
+    The key is the line's 商家编码 when it has one, else its title and spec: a Taobao listing whose outer id
+    differs from our SKU codes (or has none) is mapped once, and every later import of that shop uses it.
+    """
+
+    SCOPE_SHOP_FIELD = "shop"
+
+    shop = models.ForeignKey(
+        "channels.Shop", verbose_name=_("店铺"), on_delete=models.CASCADE, related_name="sku_mappings"
+    )
+    merchant_code = models.CharField(_("平台商家编码"), max_length=64, blank=True)
+    title = models.CharField(_("平台商品标题"), max_length=200, blank=True)
+    spec = models.CharField(_("平台规格"), max_length=200, blank=True)
+    sku = models.ForeignKey(
+        "catalog.Sku", verbose_name=_("对应SKU"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("对应人"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("对应时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    objects = SkuMappingQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("商品对应")
+        verbose_name_plural = _("商品对应")
+        ordering = ["shop_id", "merchant_code", "title", "spec"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "merchant_code", "title", "spec"], name="orders_skumapping_shop_key_uniq"
+            ),
+            # a coded line is keyed by its code alone, so title and spec stay blank
+            models.CheckConstraint(
+                condition=Q(merchant_code="") | (Q(title="") & Q(spec="")),
+                name="orders_skumapping_code_or_title",
+            ),
+            models.CheckConstraint(
+                condition=~(Q(merchant_code="") & Q(title="") & Q(spec="")),
+                name="orders_skumapping_key_not_blank",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_code or self.title} → {self.sku_id}"

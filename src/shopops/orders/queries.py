@@ -656,3 +656,78 @@ def unpaid_closing_soon(user: Any, *, now: dt.datetime | None = None) -> QuerySe
         .select_related("shop")
         .order_by("pay_deadline", "pk")
     )
+
+
+@dataclass(frozen=True)
+class UnmatchedKey:
+    """One platform line key no SKU matched (商品对应 work list): which shop, what the platform calls it,
+    how many orders, lines and units wait on it."""
+
+    shop_id: int
+    shop_name: str
+    merchant_code: str
+    title: str
+    spec: str
+    orders: int
+    lines: int
+    units: int
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.merchant_code, "", "") if self.merchant_code else ("", self.title, self.spec)
+
+
+def unmatched_sku_keys(user: Any, *, shop_id: int | None = None, search: str = "") -> list[UnmatchedKey]:
+    """Unmatched order lines of the user's shops grouped by mapping key (code, else title + spec), most
+    units first. A coded key shows one of its titles as a hint."""
+    lines = OrderLine.objects.filter(sku__isnull=True, order__in=Order.objects.for_user(user))
+    if shop_id is not None:
+        lines = lines.filter(order__shop_id=shop_id)
+    if search.strip():
+        term = search.strip()
+        lines = lines.filter(
+            Q(merchant_code__icontains=term) | Q(title__icontains=term) | Q(spec__icontains=term)
+        )
+    grouped: dict[tuple[int, str, str, str], dict[str, Any]] = {}
+    rows = lines.values("order__shop_id", "order__shop__name", "merchant_code", "title", "spec").annotate(
+        line_count=Count("pk"), unit_count=Sum("quantity")
+    )
+    orders_by_key: dict[tuple[int, str, str, str], set[int]] = {}
+    for row in rows:
+        code = row["merchant_code"].strip()
+        key = (row["order__shop_id"], code, "" if code else row["title"], "" if code else row["spec"])
+        entry = grouped.setdefault(
+            key,
+            {
+                "shop": row["order__shop__name"],
+                "title": row["title"],
+                "spec": row["spec"],
+                "lines": 0,
+                "units": 0,
+            },
+        )
+        entry["lines"] += row["line_count"]
+        entry["units"] += row["unit_count"] or 0
+        orders_by_key.setdefault(key, set())
+    # distinct orders per key (a coded key groups several titles, whose order counts may overlap)
+    for shop, code, title, spec, order_id in lines.values_list(
+        "order__shop_id", "merchant_code", "title", "spec", "order_id"
+    ):
+        code = code.strip()
+        orders_by_key[(shop, code, "" if code else title, "" if code else spec)].add(order_id)
+    found = [
+        UnmatchedKey(
+            shop_id=key[0],
+            shop_name=entry["shop"],
+            merchant_code=key[1],
+            title=entry["title"],
+            spec=entry["spec"],
+            orders=len(orders_by_key[key]),
+            lines=entry["lines"],
+            units=entry["units"],
+        )
+        for key, entry in grouped.items()
+    ]
+    return sorted(
+        found, key=lambda item: (-item.units, item.shop_id, item.merchant_code, item.title, item.spec)
+    )

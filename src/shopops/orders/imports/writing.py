@@ -53,6 +53,7 @@ from shopops.orders.services.review import (
     review_new_orders,
     review_settings,
 )
+from shopops.orders.services.sku_keys import MappingKey, mapped_sku_ids, mapping_key
 
 VIA = "import"
 # Stored values that are not the platform's word: the shop, and what stock effects made of the order.
@@ -151,6 +152,7 @@ class OrderWriter:
         self.sha256 = sha256
         self.validate_only = validate_only
         self.skus: dict[str, int | None] = {}
+        self.titled: dict[MappingKey, int | None] = {}
         self.warned_codes: set[str] = set()
         self.orders_created = 0
         self.orders_updated = 0
@@ -163,10 +165,22 @@ class OrderWriter:
 
     def discard_state(self) -> None:
         self.skus.clear()
+        self.titled.clear()
 
     # Reading and preparing.
 
     def _sku_ids(self, plans: Iterable[OrderInput]) -> None:
+        plans = list(plans)
+        titled = {
+            mapping_key("", line.title, line.spec)
+            for data in plans
+            for line in data.lines
+            if not line.merchant_code.strip() and (line.title.strip() or line.spec.strip())
+        } - self.titled.keys()
+        if titled:  # lines without a code: only an operator's mapping by title and spec can match them
+            mapped_titles = mapped_sku_ids(self.shop.pk, titled)
+            for key in titled:
+                self.titled[key] = mapped_titles.get(key)
         wanted = {
             line.merchant_code.strip()
             for data in plans
@@ -175,14 +189,23 @@ class OrderWriter:
         }
         if not wanted:
             return
-        found = dict(Sku.objects.filter(merchant_code__in=wanted).values_list("merchant_code", "pk"))
+        found: dict[str, int | None] = dict(
+            Sku.objects.filter(merchant_code__in=wanted).values_list("merchant_code", "pk")
+        )
+        # codes no SKU carries: the shop's 商品对应 (an operator's choice, kept per shop)
+        mapped = mapped_sku_ids(self.shop.pk, [mapping_key(code) for code in wanted if code not in found])
         for code in wanted:
-            self.skus[code] = found.get(code)
+            self.skus[code] = found.get(code) or mapped.get(mapping_key(code))
 
     def _prepare(self, data: OrderInput) -> PreparedOrder:
         """`prepare_order` with SKUs from this import's cache (looked up per chunk by `_sku_ids`), so
         it asks the database nothing."""
-        sku_ids = [self.skus.get(line.merchant_code.strip()) for line in data.lines]
+        sku_ids = [
+            self.skus.get(line.merchant_code.strip())
+            if line.merchant_code.strip()
+            else self.titled.get(mapping_key("", line.title, line.spec))
+            for line in data.lines
+        ]
         return prepare_order(self.shop, data, self.settings, sku_ids=sku_ids)
 
     def _plan(self, groups: list[list[TableRow]]) -> list[PlannedOrder]:

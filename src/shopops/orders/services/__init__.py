@@ -34,6 +34,7 @@ from shopops.orders.services.review import (
     review_orders,
     review_settings,
 )
+from shopops.orders.services.sku_mapping import MappingResult, bulk_candidates, bulk_map, map_sku
 from shopops.orders.services.stock import (
     line_warehouses,
     open_units,
@@ -47,6 +48,7 @@ __all__ = [
     "RULES",
     "IllegalTransition",
     "LineInput",
+    "MappingResult",
     "OrderInput",
     "OrderNotShippable",
     "RefundTooLarge",
@@ -54,12 +56,15 @@ __all__ = [
     "ReviewSettings",
     "add_order_event",
     "apply_platform_update",
+    "bulk_candidates",
+    "bulk_map",
     "cancel_order",
     "close_unpaid_orders",
     "create_order",
     "followed_status",
     "ignore_issue",
     "line_warehouses",
+    "map_sku",
     "mark_paid",
     "open_units",
     "retry_short_orders",

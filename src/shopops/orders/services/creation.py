@@ -30,6 +30,7 @@ from shopops.customers.services import keyed_hash, normalize_phone, phone_hash, 
 from shopops.orders.models import OrderStatus, OrderType
 from shopops.orders.services.common import aware
 from shopops.orders.services.inputs import LineInput, OrderInput
+from shopops.orders.services.sku_keys import mapped_sku_ids, mapping_key
 
 ZERO = Decimal("0.00")
 SKU_UNMATCHED = "sku_unmatched"
@@ -106,8 +107,9 @@ def _line_money(value: Decimal | None, index: int, name: str) -> Decimal | None:
     return _money(value, f"lines.{index}.{name}")
 
 
-def _match_skus(lines: list[LineInput]) -> list[int | None]:
-    """SKU ids by sku_id, else by merchant code (商家编码); None when unknown (the order gets an issue)."""
+def _match_skus(lines: list[LineInput], shop_id: int | None = None) -> list[int | None]:
+    """SKU ids by sku_id, else by merchant code (商家编码), else by the shop's mapping (商品对应, keyed by
+    code or title + spec); None when unknown (the order gets an issue)."""
     ids = {line.sku_id for line in lines if line.sku_id}
     codes = {line.merchant_code.strip() for line in lines if not line.sku_id and line.merchant_code.strip()}
     known_ids = set(Sku.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
@@ -120,6 +122,19 @@ def _match_skus(lines: list[LineInput]) -> list[int | None]:
             matched.append(line.sku_id if line.sku_id in known_ids else None)
         else:
             matched.append(by_code.get(line.merchant_code.strip()))
+    if shop_id is not None and None in matched:
+        keys = {
+            mapping_key(line.merchant_code, line.title, line.spec)
+            for line, sku_id in zip(lines, matched, strict=True)
+            if sku_id is None and not line.sku_id
+        }
+        mapped = mapped_sku_ids(shop_id, keys)
+        matched = [
+            sku_id
+            if sku_id is not None or line.sku_id
+            else mapped.get(mapping_key(line.merchant_code, line.title, line.spec))
+            for line, sku_id in zip(lines, matched, strict=True)
+        ]
     return matched
 
 
@@ -266,7 +281,7 @@ def prepare_order(
     one per line; when omitted they are matched here."""
     _check_header(data)
     if sku_ids is None:
-        sku_ids = _match_skus(data.lines)
+        sku_ids = _match_skus(data.lines, shop.pk)
     elif len(sku_ids) != len(data.lines):
         raise ValueError("sku_ids must give one SKU (or None) per line")
     # The line checks come first (their errors win, as before), then the order's amounts, each parsed once.
