@@ -9,8 +9,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import F, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -25,15 +27,28 @@ from unfold.contrib.filters.admin import (
 )
 from unfold.decorators import action
 from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
     UnfoldAdminIntegerFieldWidget,
     UnfoldAdminSelectMultipleWidget,
     UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
     UnfoldAdminTextInputWidget,
+    UnfoldBooleanSwitchWidget,
 )
 
 from shopops.catalog.admin import CategoryTreeFilter
+from shopops.catalog.models import Category, Sku
 from shopops.channels.models import Shop
-from shopops.core.admin_tools import ReadOnlyAdmin, ShopOpsModelAdmin, action_page, adopt_saved, money
+from shopops.core.admin_tools import (
+    ReadOnlyAdmin,
+    ShopOpsModelAdmin,
+    action_page,
+    adopt_saved,
+    money,
+    report_refusal,
+)
+from shopops.core.errors import DomainError
+from shopops.inventory import imports as stock_imports
 from shopops.inventory import reports
 from shopops.inventory import services as inventory_services
 from shopops.inventory.models import (
@@ -47,14 +62,17 @@ from shopops.inventory.models import (
     StockMovement,
     Stocktake,
     StocktakeLine,
+    StocktakeScope,
     StocktakeStatus,
     StockThreshold,
     Transfer,
     TransferLine,
+    TransferStatus,
     UserWarehouseScope,
     Warehouse,
     WarehouseScopeSetting,
 )
+from shopops.inventory.services import CountMode
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ADJUSTMENT_CHOICES = [
@@ -618,32 +636,279 @@ class ReadOnlyInline(TabularInline):
         return False
 
 
+# Stocktakes and transfers: designed pages on the inventory services. Every change is a POST with CSRF (the
+# GET of an action shows its form or confirmation), every page reads its record through the admin's
+# warehouse-scoped queryset (another warehouse's record answers 404), and a detail button is listed only
+# for the states its service accepts.
+
+SKU_CODE_MAX = 64
+RECENT_SCANS = 10
+TRANSFER_FORM_ROWS = 8
+
+
+def shows_cost(user: Any) -> bool:
+    """Cost prices and values at cost only for the roles whose job needs them (catalog's one rule)."""
+    return bool(user.has_perm("purchasing.view_purchaseorder"))
+
+
+def _sku_label(sku: Any) -> str:
+    spec = f" {sku.spec}" if getattr(sku, "spec", "") else ""
+    return f"{sku.product.name}{spec}"
+
+
+class WorkflowAdmin(ReadOnlyAdmin):
+    """A read-only record whose state changes are detail actions shown only in the states listed here."""
+
+    action_states: dict[str, tuple[str, ...]] = {}
+    not_found_message: Any = _("记录不存在或不在你的仓库范围内")
+
+    def get_actions_detail(self, request: HttpRequest, object_id: Any) -> Any:
+        actions = super().get_actions_detail(request, object_id)
+        obj = self.get_object(request, unquote(str(object_id)))
+        if obj is None:
+            return []
+        return [
+            found
+            for found in actions
+            if obj.status in self.action_states.get(found.method.__name__, (obj.status,))
+            and self.allows(request, found.method.__name__, obj)
+        ]
+
+    def allows(self, request: HttpRequest, action_name: str, obj: Any) -> bool:
+        """Per-record rules beyond the permission (e.g. only the receiving side receives)."""
+        return True
+
+    def scoped_object(self, request: HttpRequest, object_id: Any, action_name: str = "") -> Any:
+        obj = self.get_object(request, unquote(str(object_id)))
+        if obj is None or (action_name and not self.allows(request, action_name, obj)):
+            raise Http404(self.not_found_message)
+        return obj
+
+    def change_url(self, obj: Any) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+
+    def render_page(
+        self, request: HttpRequest, template: str, *, title: Any, obj: Any = None, **context: Any
+    ) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "subtitle": None,
+                "opts": self.opts,
+                "object": obj,
+                "back_url": self.change_url(obj)
+                if obj is not None
+                else reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"),
+                **context,
+            },
+        )
+
+    def confirm(
+        self,
+        request: HttpRequest,
+        obj: Any,
+        *,
+        title: Any,
+        description: Any,
+        submit_label: Any,
+        run: Callable[[Any], Any],
+        done: Any,
+        form: forms.Form | None = None,
+        danger: bool = False,
+        rows: list[tuple[Any, Any]] | None = None,
+    ) -> HttpResponse:
+        """GET: a confirmation page (with `form` if the action asks for a reason); POST: run the service."""
+        if request.method == "POST" and (form is None or form.is_valid()):
+            data = {} if form is None else form.cleaned_data
+            if self.call_service(request, lambda: run(data)) is not None:
+                messages.success(request, done)
+            return HttpResponseRedirect(self.change_url(obj))
+        return self.render_page(
+            request,
+            "admin/inventory/confirm.html",
+            title=title,
+            obj=obj,
+            description=description,
+            submit_label=submit_label,
+            form=form,
+            danger=danger,
+            rows=rows or [],
+        )
+
+    def call_service(self, request: HttpRequest, function: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            result = function(**kwargs)
+        except DomainError as error:
+            report_refusal(request, error)
+            return None
+        return True if result is None else result
+
+
+class RequiredReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("原因"),
+        max_length=300,
+        widget=UnfoldAdminTextInputWidget(),
+        error_messages={"required": _("请填写原因")},
+    )
+
+
+class OptionalReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("原因"), max_length=300, required=False, widget=UnfoldAdminTextInputWidget()
+    )
+
+
+def _codes(text: str) -> list[str]:
+    return [code for code in (part.strip() for part in text.replace(",", "\n").splitlines()) if code]
+
+
+class StartStocktakeForm(forms.Form):
+    warehouse = forms.ModelChoiceField(
+        label=_("仓库"), queryset=Warehouse.objects.none(), widget=UnfoldAdminSelectWidget()
+    )
+    scope = forms.ChoiceField(
+        label=_("盘点范围"),
+        choices=StocktakeScope.choices,
+        initial=StocktakeScope.FULL,
+        widget=UnfoldAdminSelectWidget(),
+    )
+    category = forms.ModelChoiceField(
+        label=_("类目"),
+        queryset=Category.objects.all(),
+        required=False,
+        widget=UnfoldAdminSelectWidget(),
+        help_text=_("范围为“按类目”时必填，含下级类目"),
+    )
+    location = forms.ModelChoiceField(
+        label=_("库位"),
+        queryset=Location.objects.none(),
+        required=False,
+        widget=UnfoldAdminSelectWidget(),
+        help_text=_("范围为“按库位”时必填"),
+    )
+    sku_codes = forms.CharField(
+        label=_("商家编码或条码"),
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text=_("范围为“按SKU”时必填，每行一个"),
+    )
+    is_blind = forms.BooleanField(
+        label=_("盲盘"),
+        required=False,
+        initial=True,
+        widget=UnfoldBooleanSwitchWidget(),
+        help_text=_("盘点人看不到账面数量"),
+    )
+    note = forms.CharField(
+        label=_("备注"), max_length=300, required=False, widget=UnfoldAdminTextInputWidget()
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        visible = Warehouse.objects.for_user(user).filter(is_active=True)
+        self.fields["warehouse"].queryset = visible
+        self.fields["location"].queryset = Location.objects.filter(
+            warehouse__in=visible, is_active=True
+        ).select_related("warehouse")
+        self.sku_ids: list[int] = []
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        scope = data.get("scope")
+        if scope == StocktakeScope.CATEGORY and not data.get("category"):
+            self.add_error("category", _("请选择类目"))
+        if scope == StocktakeScope.LOCATION:
+            location = data.get("location")
+            if location is None:
+                self.add_error("location", _("请选择库位"))
+            elif data.get("warehouse") is not None and location.warehouse_id != data["warehouse"].pk:
+                self.add_error("location", _("请选择本仓库的库位"))
+        if scope == StocktakeScope.SKUS:
+            codes = _codes(data.get("sku_codes", ""))
+            if not codes:
+                self.add_error("sku_codes", _("请填写要盘点的SKU"))
+            missing = []
+            for code in codes:
+                try:
+                    self.sku_ids.append(inventory_services.find_sku_by_code(code[:SKU_CODE_MAX]).pk)
+                except DomainError:
+                    missing.append(code)
+            if missing:
+                self.add_error("sku_codes", _("找不到这些SKU：%(codes)s") % {"codes": "、".join(missing)})
+        return data
+
+
+class ScanForm(forms.Form):
+    code = forms.CharField(
+        label=_("条码或商家编码"),
+        max_length=SKU_CODE_MAX,
+        widget=UnfoldAdminTextInputWidget(
+            attrs={"autofocus": True, "autocomplete": "off", "data-testid": "scan-code"}
+        ),
+        error_messages={"required": _("请扫描或输入条码")},
+    )
+    quantity = forms.IntegerField(
+        label=_("数量"),
+        initial=1,
+        min_value=-100_000,
+        max_value=100_000,
+        widget=UnfoldAdminIntegerFieldWidget(attrs={"data-testid": "scan-quantity"}),
+    )
+    mode = forms.ChoiceField(
+        label=_("录入方式"),
+        choices=[(CountMode.ADD, _("累加（每扫一次加数量）")), (CountMode.SET, _("覆盖为该数量"))],
+        initial=CountMode.ADD,
+        widget=UnfoldAdminSelectWidget(attrs={"data-testid": "scan-mode"}),
+    )
+
+
+class CountImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("盘点表（CSV/XLSX）"),
+        widget=UnfoldAdminFileFieldWidget(),
+        help_text=_("列：商家编码或条码、数量；文件中的数量覆盖已录入的实盘数，同一SKU多行相加"),
+    )
+
+
 class StocktakeLineInline(ReadOnlyInline):
     model = StocktakeLine
     fields = (
         "sku",
+        "product_name",
         "expected_quantity",
-        "counted_quantity",
         "book_quantity",
+        "counted_quantity",
         "variance",
         "unit_cost",
         "posted_quantity",
     )
-    readonly_fields = fields
+    readonly_fields = (*fields,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("sku__product")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None and obj.is_blind and obj.status == StocktakeStatus.COUNTING:
-            return ("sku", "counted_quantity")  # a blind count shows no book quantities while counting
-        return self.fields
+            return ("sku", "product_name", "counted_quantity")  # a blind count shows no book quantities
+        fields = self.fields
+        return fields if shows_cost(request.user) else tuple(name for name in fields if name != "unit_cost")
+
+    @admin.display(description=_("商品"))
+    def product_name(self, line: StocktakeLine) -> str:
+        return _sku_label(line.sku)
 
     @admin.display(description=_("差异"))
     def variance(self, line: StocktakeLine) -> Any:
         return "-" if line.variance is None else line.variance
 
 
-class StocktakeAdmin(ReadOnlyAdmin):
+class StocktakeAdmin(WorkflowAdmin):
     list_display = (
-        "__str__",
+        "number",
         "warehouse",
         "scope",
         "status",
@@ -652,48 +917,487 @@ class StocktakeAdmin(ReadOnlyAdmin):
         "posted_at",
         "approved_by",
     )
+    list_display_links = ("number",)
     list_filter = (("status", ChoicesDropdownFilter), ("scope", ChoicesDropdownFilter), WarehouseFilter)
     list_select_related = ("warehouse", "approved_by")
     inlines = (StocktakeLineInline,)
-    actions = ["post_selected"]
+    actions_list = ["start_stocktake"]
+    actions_detail = [
+        "count_stocktake",
+        "submit_stocktake",
+        "review_stocktake",
+        "reopen_stocktake",
+        "cancel_stocktake",
+    ]
+    action_states = {
+        "count_stocktake": (StocktakeStatus.COUNTING,),
+        "submit_stocktake": (StocktakeStatus.COUNTING,),
+        "review_stocktake": (StocktakeStatus.SUBMITTED,),
+        "reopen_stocktake": (StocktakeStatus.SUBMITTED,),
+        "cancel_stocktake": (StocktakeStatus.COUNTING, StocktakeStatus.SUBMITTED),
+    }
+    not_found_message = _("盘点单不存在或不在你的仓库范围内")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).filter(warehouse__in=Warehouse.objects.for_user(request.user))
 
-    def has_approve_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("inventory.approve_stocktake")
+    def has_start_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("inventory.add_stocktake"))
 
-    @admin.action(description=_("审核并过账"), permissions=["approve"])
-    def post_selected(self, request: HttpRequest, queryset: QuerySet[Stocktake]) -> None:
-        posted = sum(
-            1
-            for stocktake_id in queryset.values_list("pk", flat=True)
-            if self.call_service(
-                request, inventory_services.post_stocktake, stocktake_id=stocktake_id, actor=request.user
+    def has_count_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return bool(request.user.has_perm("inventory.change_stocktake"))
+
+    def has_approve_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return bool(request.user.has_perm("inventory.approve_stocktake"))
+
+    @admin.display(description=_("盘点单"), ordering="pk")
+    def number(self, stocktake: Stocktake) -> str:
+        return f"#{stocktake.pk}"
+
+    @action(description=_("开始盘点"), url_path="start", permissions=["start"], icon="add")
+    def start_stocktake(self, request: HttpRequest) -> HttpResponse:
+        form = StartStocktakeForm(request.POST or None, user=request.user)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            started = self.call_service(
+                request,
+                inventory_services.start_stocktake,
+                warehouse_id=data["warehouse"].pk,
+                scope=data["scope"],
+                category_id=data["category"].pk if data["category"] else None,
+                location_id=data["location"].pk if data["location"] else None,
+                sku_ids=form.sku_ids,
+                is_blind=data["is_blind"],
+                note=data["note"],
+                actor=request.user,
             )
+            if started is not None:
+                messages.success(
+                    request,
+                    _("盘点单 #%(number)d 已开始，共 %(lines)d 个SKU")
+                    % {"number": started.pk, "lines": started.lines.count()},
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:inventory_stocktake_count_stocktake", args=[started.pk])
+                )
+        return self.render_page(
+            request,
+            "admin/inventory/form_page.html",
+            title=_("开始盘点"),
+            form=form,
+            submit_label=_("开始盘点"),
+            description=_(
+                "开始时记录范围内每个SKU的在库数量（快照）；盘点期间库存照常变动，差异按录入时的账面数计算。"
+            ),
         )
-        messages.success(request, _("已过账 %(count)d 张盘点单") % {"count": posted})
+
+    @action(description=_("盘点录入"), url_path="count", permissions=["count"], icon="barcode_scanner")
+    def count_stocktake(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        stocktake = self.scoped_object(request, object_id)
+        scan_form = ScanForm(initial={"mode": request.GET.get("mode", CountMode.ADD)})
+        import_form = CountImportForm()
+        import_result = None
+        if request.method == "POST" and "file" in request.FILES:
+            import_form = CountImportForm(request.POST, request.FILES)
+            if import_form.is_valid():
+                upload = import_form.cleaned_data["file"]
+                import_result = self.call_service(
+                    request,
+                    stock_imports.import_stocktake_counts,
+                    stocktake_id=stocktake.pk,
+                    source=upload,
+                    filename=upload.name,
+                    actor=request.user,
+                )
+        elif request.method == "POST":
+            scan_form = ScanForm(request.POST)
+            if scan_form.is_valid():
+                data = scan_form.cleaned_data
+                line = self.call_service(
+                    request,
+                    inventory_services.record_count,
+                    stocktake_id=stocktake.pk,
+                    barcode_or_code=data["code"],
+                    quantity=data["quantity"],
+                    mode=data["mode"],
+                    actor=request.user,
+                )
+                if line is not None:
+                    line = StocktakeLine.objects.select_related("sku__product").get(pk=line.pk)
+                    messages.success(
+                        request,
+                        _("%(code)s %(name)s：实盘 %(counted)d")
+                        % {
+                            "code": line.sku.merchant_code,
+                            "name": _sku_label(line.sku),
+                            "counted": line.counted_quantity,
+                        },
+                    )
+                url = reverse("admin:inventory_stocktake_count_stocktake", args=[stocktake.pk])
+                return HttpResponseRedirect(f"{url}?{urlencode({'mode': data['mode']})}")
+        stocktake.refresh_from_db()
+        lines = list(stocktake.lines.select_related("sku__product").order_by("sku__merchant_code"))
+        recent = sorted(
+            (line for line in lines if line.counted_at is not None),
+            key=lambda line: line.counted_at,
+            reverse=True,
+        )[:RECENT_SCANS]
+        return self.render_page(
+            request,
+            "admin/inventory/stocktake_count.html",
+            title=_("盘点录入：盘点单 #%(number)d") % {"number": stocktake.pk},
+            obj=stocktake,
+            scan_form=scan_form,
+            import_form=import_form,
+            import_result=import_result,
+            lines=lines,
+            recent=recent,
+            counted=sum(1 for line in lines if line.is_counted),
+            shows_book=not stocktake.is_blind,
+            is_counting=stocktake.status == StocktakeStatus.COUNTING,
+        )
+
+    @action(description=_("提交审核"), url_path="submit", permissions=["count"], icon="send")
+    def submit_stocktake(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        stocktake = self.scoped_object(request, object_id)
+        lines = stocktake.lines.all()
+        counted = lines.filter(counted_quantity__isnull=False).count()
+        return self.confirm(
+            request,
+            stocktake,
+            title=_("提交盘点单 #%(number)d 审核") % {"number": stocktake.pk},
+            description=_("提交后不能再录入；未盘点的SKU不做调整。审核人须是未参与盘点的人。"),
+            rows=[(_("已盘点SKU"), counted), (_("未盘点SKU"), lines.count() - counted)],
+            submit_label=_("确认提交"),
+            run=lambda data: inventory_services.submit_stocktake(
+                stocktake_id=stocktake.pk, actor=request.user
+            ),
+            done=_("盘点单已提交审核"),
+        )
+
+    @action(description=_("审核并过账"), url_path="review", permissions=["approve"], icon="fact_check")
+    def review_stocktake(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        stocktake = self.scoped_object(request, object_id)
+        if request.method == "POST":
+            if self.call_service(
+                request, inventory_services.post_stocktake, stocktake_id=stocktake.pk, actor=request.user
+            ):
+                messages.success(request, _("盘点单 #%(number)d 已审核并过账") % {"number": stocktake.pk})
+            return HttpResponseRedirect(self.change_url(stocktake))
+        report = inventory_services.stocktake_variance(stocktake_id=stocktake.pk)
+        names = {
+            sku.pk: _sku_label(sku)
+            for sku in Sku.objects.filter(pk__in=[line.sku_id for line in report.lines]).select_related(
+                "product"
+            )
+        }
+        rows = [(line, names.get(line.sku_id, "")) for line in report.lines]
+        rows.sort(key=lambda row: (row[0].variance is None, -abs(row[0].variance or 0), row[0].merchant_code))
+        return self.render_page(
+            request,
+            "admin/inventory/stocktake_review.html",
+            title=_("审核盘点单 #%(number)d") % {"number": stocktake.pk},
+            obj=stocktake,
+            report=report,
+            rows=rows,
+            shows_cost=shows_cost(request.user),
+        )
+
+    @action(description=_("退回重盘"), url_path="reopen", permissions=["count"], icon="undo")
+    def reopen_stocktake(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        stocktake = self.scoped_object(request, object_id)
+        form = OptionalReasonForm(request.POST or None)
+        return self.confirm(
+            request,
+            stocktake,
+            title=_("退回盘点单 #%(number)d 重盘") % {"number": stocktake.pk},
+            description=_("盘点单回到盘点中，可继续录入，已录入的数量保留。"),
+            submit_label=_("确认退回"),
+            form=form,
+            run=lambda data: inventory_services.reopen_stocktake(
+                stocktake_id=stocktake.pk, actor=request.user, reason=data["reason"]
+            ),
+            done=_("盘点单已退回重盘"),
+        )
+
+    @action(description=_("作废盘点单"), url_path="cancel", permissions=["count"], icon="block")
+    def cancel_stocktake(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        stocktake = self.scoped_object(request, object_id)
+        form = RequiredReasonForm(request.POST or None)
+        return self.confirm(
+            request,
+            stocktake,
+            title=_("作废盘点单 #%(number)d") % {"number": stocktake.pk},
+            description=_("作废后不能恢复，已录入的实盘数不会调整库存。"),
+            submit_label=_("确认作废"),
+            form=form,
+            danger=True,
+            run=lambda data: inventory_services.cancel_stocktake(
+                stocktake_id=stocktake.pk, actor=request.user, reason=data["reason"]
+            ),
+            done=_("盘点单已作废"),
+        )
 
 
 class TransferLineInline(ReadOnlyInline):
     model = TransferLine
-    fields = ("sku", "quantity", "shipped_quantity", "received_quantity", "in_transit")
-    readonly_fields = fields
+    fields = ("sku", "product_name", "quantity", "shipped_quantity", "received_quantity", "in_transit")
+    readonly_fields = (*fields,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("sku__product")
+
+    @admin.display(description=_("商品"))
+    def product_name(self, line: TransferLine) -> str:
+        return _sku_label(line.sku)
 
     @admin.display(description=_("在途"))
     def in_transit(self, line: TransferLine) -> int:
         return line.in_transit_quantity
 
 
-class TransferAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "source", "destination", "status", "created_at", "shipped_at", "closed_at")
+class TransferForm(forms.Form):
+    source = forms.ModelChoiceField(
+        label=_("调出仓"), queryset=Warehouse.objects.none(), widget=UnfoldAdminSelectWidget()
+    )
+    destination = forms.ModelChoiceField(
+        label=_("调入仓"), queryset=Warehouse.objects.none(), widget=UnfoldAdminSelectWidget()
+    )
+    note = forms.CharField(
+        label=_("备注"), max_length=300, required=False, widget=UnfoldAdminTextInputWidget()
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source"].queryset = Warehouse.objects.for_user(user).filter(is_active=True)
+        self.fields["destination"].queryset = Warehouse.objects.filter(is_active=True)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("source") is not None and data.get("source") == data.get("destination"):
+            self.add_error("destination", _("调出仓与调入仓不能相同"))
+        return data
+
+
+class TransferLineForm(forms.Form):
+    code = forms.CharField(
+        label=_("条码或商家编码"),
+        max_length=SKU_CODE_MAX,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(),
+    )
+    quantity = forms.IntegerField(
+        label=_("数量"),
+        min_value=1,
+        max_value=1_000_000,
+        required=False,
+        widget=UnfoldAdminIntegerFieldWidget(),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        code = (data.get("code") or "").strip()
+        if code and not data.get("quantity") and "quantity" not in self.errors:
+            self.add_error("quantity", _("请填写数量"))
+        if data.get("quantity") and not code:
+            self.add_error("code", _("请填写SKU"))
+        if code:
+            try:
+                data["sku"] = inventory_services.find_sku_by_code(code)
+            except DomainError as error:
+                self.add_error("code", error.message)
+        return data
+
+
+TransferLineFormSet = forms.formset_factory(TransferLineForm, extra=TRANSFER_FORM_ROWS, max_num=200)
+
+
+class TransferAdmin(WorkflowAdmin):
+    list_display = ("number", "source", "destination", "status", "created_at", "shipped_at", "closed_at")
+    list_display_links = ("number",)
     list_filter = (("status", ChoicesDropdownFilter),)
     list_select_related = ("source", "destination")
     inlines = (TransferLineInline,)
+    actions_list = ["create_transfer"]
+    actions_detail = ["ship_transfer", "receive_transfer", "close_transfer", "cancel_transfer"]
+    open_states = (TransferStatus.SHIPPED, TransferStatus.PARTIALLY_RECEIVED)
+    action_states = {
+        "ship_transfer": (TransferStatus.DRAFT,),
+        "cancel_transfer": (TransferStatus.DRAFT,),
+        "receive_transfer": open_states,
+        "close_transfer": open_states,
+    }
+    not_found_message = _("调拨单不存在或不在你的仓库范围内")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         visible = Warehouse.objects.for_user(request.user)
         return super().get_queryset(request).filter(Q(source__in=visible) | Q(destination__in=visible))
+
+    def allows(self, request: HttpRequest, action_name: str, obj: Any) -> bool:
+        """The source side ships and cancels, the destination side receives and closes."""
+        visible = Warehouse.objects.for_user(request.user)
+        side = obj.source_id if action_name in ("ship_transfer", "cancel_transfer") else obj.destination_id
+        return visible.filter(pk=side).exists()
+
+    def has_create_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("inventory.add_transfer"))
+
+    def has_move_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return bool(request.user.has_perm("inventory.change_transfer"))
+
+    @admin.display(description=_("调拨单"), ordering="pk")
+    def number(self, transfer: Transfer) -> str:
+        return f"#{transfer.pk}"
+
+    @action(description=_("新建调拨单"), url_path="create", permissions=["create"], icon="add")
+    def create_transfer(self, request: HttpRequest) -> HttpResponse:
+        form = TransferForm(request.POST or None, user=request.user)
+        lines = TransferLineFormSet(request.POST or None, prefix="lines")
+        if request.method == "POST" and form.is_valid() and lines.is_valid():
+            quantities: dict[int, int] = {}
+            for row in lines.cleaned_data:
+                if row.get("sku") is not None:
+                    quantities[row["sku"].pk] = quantities.get(row["sku"].pk, 0) + row["quantity"]
+            if not quantities:
+                messages.error(request, _("调拨单至少需要一个SKU"))
+            else:
+                data = form.cleaned_data
+                created = self.call_service(
+                    request,
+                    inventory_services.create_transfer,
+                    source_id=data["source"].pk,
+                    destination_id=data["destination"].pk,
+                    lines=quantities,
+                    note=data["note"],
+                    actor=request.user,
+                )
+                if created is not None:
+                    messages.success(request, _("调拨单 #%(number)d 已创建") % {"number": created.pk})
+                    return HttpResponseRedirect(self.change_url(created))
+        return self.render_page(
+            request,
+            "admin/inventory/transfer_form.html",
+            title=_("新建调拨单"),
+            form=form,
+            lines=lines,
+        )
+
+    @action(description=_("发出"), url_path="ship", permissions=["move"], icon="local_shipping")
+    def ship_transfer(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        transfer = self.scoped_object(request, object_id, "ship_transfer")
+        return self.confirm(
+            request,
+            transfer,
+            title=_("发出调拨单 #%(number)d") % {"number": transfer.pk},
+            description=_("从 %(source)s 扣减每行数量（调拨出），在 %(destination)s 记为在途。")
+            % {"source": transfer.source, "destination": transfer.destination},
+            rows=[
+                (f"{line.sku.merchant_code} {_sku_label(line.sku)}", line.quantity)
+                for line in transfer.lines.select_related("sku__product")
+            ],
+            submit_label=_("确认发出"),
+            run=lambda data: inventory_services.ship_transfer(transfer_id=transfer.pk, actor=request.user),
+            done=_("调拨单已发出"),
+        )
+
+    @action(description=_("收货"), url_path="receive", permissions=["move"], icon="inventory")
+    def receive_transfer(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        transfer = self.scoped_object(request, object_id, "receive_transfer")
+        lines = list(transfer.lines.select_related("sku__product").order_by("sku__merchant_code"))
+        errors: dict[int, str] = {}
+        entered: dict[int, str] = {}
+        if request.method == "POST":
+            quantities: dict[int, int] = {}
+            for line in lines:
+                text = request.POST.get(f"received-{line.pk}", "").strip()
+                entered[line.pk] = text
+                if not text or text == "0":
+                    continue
+                if not text.isdigit() or len(text) > 9:
+                    errors[line.pk] = str(_("须为非负整数"))
+                elif int(text) > line.in_transit_quantity:
+                    errors[line.pk] = str(_("最多 %(count)d") % {"count": line.in_transit_quantity})
+                else:
+                    quantities[line.sku_id] = int(text)
+            if not errors and not quantities:
+                messages.error(request, _("请填写本次收货数量"))
+            elif not errors:
+                received = self.call_service(
+                    request,
+                    inventory_services.receive_transfer,
+                    transfer_id=transfer.pk,
+                    quantities=quantities,
+                    actor=request.user,
+                )
+                if received is not None:
+                    if received.status == TransferStatus.RECEIVED:
+                        messages.success(request, _("已全部收货，调拨单完成"))
+                    else:
+                        messages.success(
+                            request,
+                            _("已收货 %(units)d 件，其余仍在途") % {"units": sum(quantities.values())},
+                        )
+                    return HttpResponseRedirect(self.change_url(transfer))
+        rows = [
+            (
+                line,
+                _sku_label(line.sku),
+                entered.get(line.pk, str(line.in_transit_quantity)),
+                errors.get(line.pk, ""),
+            )
+            for line in lines
+        ]
+        return self.render_page(
+            request,
+            "admin/inventory/transfer_receive.html",
+            title=_("调拨单 #%(number)d 收货") % {"number": transfer.pk},
+            obj=transfer,
+            rows=rows,
+        )
+
+    @action(
+        description=_("关闭（差异作丢失）"), url_path="close", permissions=["move"], icon="do_not_disturb_on"
+    )
+    def close_transfer(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        transfer = self.scoped_object(request, object_id, "close_transfer")
+        form = RequiredReasonForm(request.POST or None)
+        missing = [
+            (f"{line.sku.merchant_code} {_sku_label(line.sku)}", line.in_transit_quantity)
+            for line in transfer.lines.select_related("sku__product")
+            if line.in_transit_quantity
+        ]
+        return self.confirm(
+            request,
+            transfer,
+            title=_("关闭调拨单 #%(number)d") % {"number": transfer.pk},
+            description=_("仍在途的数量不再收货，记为调拨差异（在途丢失），不能恢复。"),
+            rows=missing,
+            submit_label=_("确认关闭"),
+            form=form,
+            danger=True,
+            run=lambda data: inventory_services.close_transfer(
+                transfer_id=transfer.pk, actor=request.user, reason=data["reason"]
+            ),
+            done=_("调拨单已关闭，差异已记录"),
+        )
+
+    @action(description=_("取消调拨单"), url_path="cancel", permissions=["move"], icon="block")
+    def cancel_transfer(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        transfer = self.scoped_object(request, object_id, "cancel_transfer")
+        form = OptionalReasonForm(request.POST or None)
+        return self.confirm(
+            request,
+            transfer,
+            title=_("取消调拨单 #%(number)d") % {"number": transfer.pk},
+            description=_("草稿调拨单尚未发出，取消后不能恢复。"),
+            submit_label=_("确认取消"),
+            form=form,
+            danger=True,
+            run=lambda data: inventory_services.cancel_transfer(
+                transfer_id=transfer.pk, actor=request.user, reason=data["reason"]
+            ),
+            done=_("调拨单已取消"),
+        )
 
 
 admin.site.register(Warehouse, WarehouseAdmin)
