@@ -701,7 +701,7 @@ class Transfer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"调拨单 #{self.pk} {self.source_id}→{self.destination_id} ({self.get_status_display()})"
+        return f"调拨单 #{self.pk} {self.source.code}→{self.destination.code} ({self.get_status_display()})"
 
 
 class TransferLine(models.Model):
