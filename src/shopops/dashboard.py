@@ -500,8 +500,8 @@ KPI_SOURCES: list[Source] = [
     Source("analytics.view_datacenter", analytics_kpis),
 ]
 PANELS: list[Source] = [
-    Source("catalog.view_sku", below_cost_panel),
-    Source("catalog.view_sku", below_guard_panel),
+    Source("catalog.view_cost", below_cost_panel),
+    Source("catalog.view_cost", below_guard_panel),
     Source("catalog.view_scheduledpricechange", upcoming_schedules_panel),
     Source("catalog.view_product", unlisted_products_panel),
     Source("core.view_alert", inventory_alerts_panel),

@@ -127,6 +127,8 @@ AREAS: dict[str, dict[str, object]] = {
 EXTRA: dict[str, str] = {
     "core.view_pii": "查看完整个人信息",
     "core.reveal_pii": "逐条查看个人信息（留痕）",
+    # cost prices, margins, stock value at cost (管理员, 运营, 财务, 仓储); 美工, 客服 and 推广 see sale prices only
+    "catalog.view_cost": "查看成本价与毛利",
 }
 
 ROLES: dict[str, dict[str, object]] = {
@@ -136,6 +138,7 @@ ROLES: dict[str, dict[str, object]] = {
         "extra": [
             "core.view_pii",
             "core.reveal_pii",
+            "catalog.view_cost",
             "aftersales.refund_aftersalecase",
             "aftersales.inspect_aftersalecase",
         ],
@@ -157,7 +160,7 @@ ROLES: dict[str, dict[str, object]] = {
             "alerts": Level.VIEW,
             "audit": Level.VIEW,
         },
-        "extra": [],
+        "extra": ["catalog.view_cost"],
     },
     "customer_service": {
         "name": "客服",
@@ -199,7 +202,7 @@ ROLES: dict[str, dict[str, object]] = {
             "aftersales": Level.VIEW,
             "alerts": Level.VIEW,
         },
-        "extra": ["aftersales.inspect_aftersalecase"],
+        "extra": ["aftersales.inspect_aftersalecase", "catalog.view_cost"],
     },
     "finance": {
         "name": "财务",
@@ -218,7 +221,7 @@ ROLES: dict[str, dict[str, object]] = {
             "alerts": Level.VIEW,
             "audit": Level.VIEW,
         },
-        "extra": ["aftersales.refund_aftersalecase", "orders.export_order"],
+        "extra": ["aftersales.refund_aftersalecase", "orders.export_order", "catalog.view_cost"],
     },
 }
 

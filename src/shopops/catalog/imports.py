@@ -38,6 +38,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from shopops.catalog import queries as catalog_queries
 from shopops.catalog import services
 from shopops.catalog.models import Brand, Category, PriceHistory, Product, ProductStatus, Sku
 from shopops.core import audit, tabular
@@ -163,6 +164,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("is_active", "启用", ("SKU状态", "是否启用", "active", "is_active"), parser=tabular.parse_bool),
 )
 EXPORT_HEADERS = tuple(column.name for column in COLUMNS if column.key != "weight_kg")
+COST_HEADER = "成本价"
 PRODUCT_FIELDS = ("product_name", "category", "brand", "description", "status")
 
 
@@ -682,10 +684,17 @@ def export_products(
         .select_related("product__category", "product__brand")
         .order_by("product_id", "merchant_code")
     )
+    rows: Iterator[tuple[Any, ...]] = (_export_row(sku) for sku in skus.iterator(chunk_size=2000))
+    headers = EXPORT_HEADERS
+    if user is not None and not catalog_queries.can_view_cost(user):
+        # 美工/客服/推广: the file leaves out the 成本价 column (it still re-imports: prices are optional)
+        cost = EXPORT_HEADERS.index(COST_HEADER)
+        headers = EXPORT_HEADERS[:cost] + EXPORT_HEADERS[cost + 1 :]
+        rows = (row[:cost] + row[cost + 1 :] for row in rows)
     return tabular.write_table(
         destination,
-        headers=EXPORT_HEADERS,
-        rows=(_export_row(sku) for sku in skus.iterator(chunk_size=2000)),
+        headers=headers,
+        rows=rows,
         file_format=file_format,
         sheet_name="商品",
     )

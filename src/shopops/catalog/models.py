@@ -166,7 +166,7 @@ class Sku(models.Model):
         verbose_name = _("SKU")
         verbose_name_plural = _("SKU")
         ordering = ["product_id", "merchant_code"]
-        permissions = [("change_price", _("可调整价格"))]
+        permissions = [("change_price", _("可调整价格")), ("view_cost", _("可查看成本价与毛利"))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(cost_price__gte=0), name="catalog_sku_cost_price_not_negative"

@@ -21,6 +21,17 @@ from shopops.catalog.models import (
 )
 from shopops.channels.models import Shop
 
+VIEW_COST_PERMISSION = "catalog.view_cost"
+
+
+def can_view_cost(user: Any) -> bool:
+    """Whether the user may see cost prices, margins, supplier prices and stock value at cost.
+
+    管理员, 运营, 财务 and 仓储 may (accounts/roles.py); 美工, 客服 and 推广 see sale prices only — every page,
+    export and API response that shows a cost asks this one question.
+    """
+    return bool(user is not None and user.is_active and user.has_perm(VIEW_COST_PERMISSION))
+
 
 def active_promo(*, sku: Sku, shop: Shop | int, at: dt.datetime | None = None) -> PromoPrice | None:
     """The enabled promo price of `sku` on `shop` whose [starts_at, ends_at) window holds `at`."""

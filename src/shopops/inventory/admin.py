@@ -36,6 +36,7 @@ from unfold.widgets import (
     UnfoldBooleanSwitchWidget,
 )
 
+from shopops.catalog import queries as catalog_queries
 from shopops.catalog.admin import CategoryTreeFilter
 from shopops.catalog.models import Category, Sku
 from shopops.channels.models import Shop
@@ -262,6 +263,16 @@ class StockLevelAdmin(ReadOnlyAdmin):
     def has_adjust_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("inventory.change_stocklevel")
 
+    def has_view_cost_permission(self, request: HttpRequest) -> bool:
+        # the four report exports and the value column are at cost (美工/客服/推广 see quantities only)
+        return catalog_queries.can_view_cost(request.user)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = super().get_list_display(request)
+        if self.has_view_cost_permission(request):
+            return shown
+        return tuple(name for name in shown if name != "value_shown")
+
     @admin.display(description=_("商家编码"), ordering="sku__merchant_code")
     def merchant_code(self, level: StockLevel) -> str:
         return level.sku.merchant_code
@@ -366,7 +377,10 @@ class StockLevelAdmin(ReadOnlyAdmin):
         return xlsx_response(name, params, request.user)
 
     @action(
-        description=_("导出库存金额"), url_path="export-stock-on-hand", permissions=["view"], icon="download"
+        description=_("导出库存金额"),
+        url_path="export-stock-on-hand",
+        permissions=["view_cost"],
+        icon="download",
     )
     def export_stock_on_hand(self, request: HttpRequest) -> HttpResponse:
         return self._export(
@@ -378,7 +392,10 @@ class StockLevelAdmin(ReadOnlyAdmin):
         )
 
     @action(
-        description=_("导出滞销商品"), url_path="export-slow-movers", permissions=["view"], icon="download"
+        description=_("导出滞销商品"),
+        url_path="export-slow-movers",
+        permissions=["view_cost"],
+        icon="download",
     )
     def export_slow_movers(self, request: HttpRequest) -> HttpResponse:
         days = _id_param(request, "days") or 30
@@ -390,7 +407,9 @@ class StockLevelAdmin(ReadOnlyAdmin):
             ),
         )
 
-    @action(description=_("导出库龄"), url_path="export-stock-age", permissions=["view"], icon="download")
+    @action(
+        description=_("导出库龄"), url_path="export-stock-age", permissions=["view_cost"], icon="download"
+    )
     def export_stock_age(self, request: HttpRequest) -> HttpResponse:
         return self._export(
             request,
@@ -398,7 +417,9 @@ class StockLevelAdmin(ReadOnlyAdmin):
             lambda warehouse, category: reports.StockAgeParams(warehouse_id=warehouse, category_id=category),
         )
 
-    @action(description=_("导出库存周转"), url_path="export-turnover", permissions=["view"], icon="download")
+    @action(
+        description=_("导出库存周转"), url_path="export-turnover", permissions=["view_cost"], icon="download"
+    )
     def export_turnover(self, request: HttpRequest) -> HttpResponse:
         end = timezone.now()
         return self._export(
@@ -648,7 +669,7 @@ TRANSFER_FORM_ROWS = 8
 
 def shows_cost(user: Any) -> bool:
     """Cost prices and values at cost only for the roles whose job needs them (catalog's one rule)."""
-    return bool(user.has_perm("purchasing.view_purchaseorder"))
+    return catalog_queries.can_view_cost(user)
 
 
 def _sku_label(sku: Any) -> str:

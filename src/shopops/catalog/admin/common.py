@@ -30,6 +30,25 @@ def may_change_price(request: HttpRequest) -> bool:
     return request.user.has_perm(CHANGE_PRICE_PERMISSION)
 
 
+# list columns, filters and form fields that show a cost: left out for users without catalog.view_cost
+COST_FIELDS = {"cost_price", "cost_price_shown", "margin", "below_cost_flag", "BelowCostFilter"}
+
+
+def without_cost(request: HttpRequest, names: Any) -> Any:
+    """`names` (fields, list columns or filters) without those that show a cost, unless the user may see costs."""
+    if catalog_queries.can_view_cost(request.user):
+        return names
+    return type(names)(name for name in names if _name(name) not in COST_FIELDS)
+
+
+def _name(entry: Any) -> str:
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, type):
+        return entry.__name__
+    return ""
+
+
 class CategoryTreeFilter(DropdownFilter):
     """A category and everything below it."""
 

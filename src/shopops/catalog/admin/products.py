@@ -25,6 +25,7 @@ from shopops.catalog.admin.common import (
     ProductCategoryTreeFilter,
     danger_label,
     may_change_price,
+    without_cost,
 )
 from shopops.catalog.admin.imports import ProductImportExportAdmin
 from shopops.catalog.models import (
@@ -71,6 +72,9 @@ class SkuInline(PriceFieldsMixin, TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # a new SKU always sets prices
         return super().has_add_permission(request, obj) and may_change_price(request)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return without_cost(request, super().get_fields(request, obj))
 
 
 class ProductImageInline(TabularInline):
@@ -354,6 +358,12 @@ class SkuAdmin(PriceFieldsMixin, ProductImportExportAdmin):
         readonly = list(super().get_readonly_fields(request, obj))
         return [*readonly, "product"] if obj is not None else readonly
 
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return without_cost(request, super().get_list_display(request))
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        return without_cost(request, super().get_list_filter(request))
+
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets: list[Any] = [
             (
@@ -370,7 +380,10 @@ class SkuAdmin(PriceFieldsMixin, ProductImportExportAdmin):
                     )
                 },
             ),
-            (_("价格"), {"fields": ("sale_price", "cost_price", "list_price", "min_price")}),
+            (
+                _("价格"),
+                {"fields": without_cost(request, ("sale_price", "cost_price", "list_price", "min_price"))},
+            ),
         ]
         if may_change_price(request):
             fieldsets.append((_("调价"), {"fields": ("price_reason", "acknowledge_warnings")}))
@@ -397,6 +410,7 @@ class SkuAdmin(PriceFieldsMixin, ProductImportExportAdmin):
 
     @admin.display(description=_("价格提醒"))
     def below_cost_flag(self, sku: Sku) -> Any:
+        # only listed for users who may see costs (without_cost drops it for the others)
         if sku.sale_price < sku.cost_price:
             return danger_label(_("低于成本"))
         if sku.min_price is not None and sku.sale_price < sku.min_price:

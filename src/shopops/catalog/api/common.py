@@ -1,15 +1,18 @@
 """What the catalog API modules share: the router, scope lookups, the SKU filter and two schemas."""
 
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
+from shopops.catalog import queries as catalog_queries
 from shopops.catalog.models import Category, ListingStatus, Sku
 from shopops.channels.models import Shop
 from shopops.core.api import DateTimeOut, MoneyOut, acting_user
 from shopops.core.errors import NotFound
+from shopops.core.permissions import check_permission
 
 # One router for the whole catalog API; the sub-modules register their operations on it.
 router = Router(tags=["catalog"])
@@ -75,13 +78,25 @@ class SkuOut(Schema):
     attributes: dict[str, Any]
     spec: str
     weight_grams: int | None
-    cost_price: MoneyOut
+    cost_price: MoneyOut | None = Field(
+        description="null unless the caller holds catalog.view_cost (美工, 客服 and 推广 see sale prices only)"
+    )
     sale_price: MoneyOut
     list_price: MoneyOut | None
     min_price: MoneyOut | None
     is_active: bool
     created_at: DateTimeOut
     updated_at: DateTimeOut
+
+    @staticmethod
+    def resolve_cost_price(obj: Sku, context: dict[str, Any]) -> Decimal | None:
+        return obj.cost_price if catalog_queries.can_view_cost(context["request"].auth) else None
+
+
+def check_cost_criteria(request: HttpRequest, *, below_cost: bool | None, ordering: str | None) -> None:
+    """Filtering or ordering by cost tells costs too: it needs catalog.view_cost (403 otherwise)."""
+    if below_cost is not None or "cost_price" in (ordering or ""):
+        check_permission(acting_user(request), catalog_queries.VIEW_COST_PERMISSION)
 
 
 class ListingOut(Schema):

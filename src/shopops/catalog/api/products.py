@@ -9,6 +9,7 @@ from shopops.catalog import services
 from shopops.catalog.api.common import (
     ListingOut,
     SkuOut,
+    check_cost_criteria,
     descendant_ids,
     filter_skus,
     find_sku,
@@ -141,7 +142,8 @@ def _filter_products(
 @paginate(Pagination)
 @requires("catalog.view_product")
 def list_products(request: HttpRequest, filters: Query[ProductFilters]) -> QuerySet[Product]:
-    """Products (SPU) with their category, brand and SKU count."""
+    """Products (SPU) with their category, brand and SKU count (`below_cost` needs catalog.view_cost)."""
+    check_cost_criteria(request, below_cost=filters.below_cost, ordering=None)
     products: QuerySet[Product] = Product.objects.select_related("category", "brand").annotate(
         sku_count=Count("skus")
     )
@@ -213,7 +215,8 @@ class SkuFilters(Schema):
 @paginate(Pagination)
 @requires("catalog.view_sku")
 def list_skus(request: HttpRequest, filters: Query[SkuFilters]) -> QuerySet[Sku]:
-    """SKUs with their prices."""
+    """SKUs with their prices (`cost_price` null, and cost filters/ordering refused, without catalog.view_cost)."""
+    check_cost_criteria(request, below_cost=filters.below_cost, ordering=filters.ordering)
     skus = filter_skus(Sku.objects.all(), filters)
     return apply_ordering(skus, filters.ordering, SKU_ORDERING, SKU_DEFAULT_ORDERING)
 

@@ -9,7 +9,7 @@ from ninja import Field, File, Form, Query, Schema
 from ninja.files import UploadedFile
 
 from shopops.catalog import imports
-from shopops.catalog.api.common import filter_skus, router
+from shopops.catalog.api.common import check_cost_criteria, filter_skus, router
 from shopops.catalog.models import Sku
 from shopops.core.api import ERROR_RESPONSES, ObjectId, PlainText, acting_user, requires
 from shopops.core.errors import InvalidInput
@@ -127,7 +127,9 @@ class ExportFilters(Schema):
 )
 @requires("catalog.view_sku")
 def export_products(request: HttpRequest, filters: Query[ExportFilters]) -> HttpResponse:
-    """Download SKUs (filtered like the SKU list) as CSV or XLSX; the file re-imports unchanged."""
+    """Download SKUs (filtered like the SKU list) as CSV or XLSX; the file re-imports unchanged.
+    Without catalog.view_cost the 成本价 column is left out and `below_cost` is refused."""
+    check_cost_criteria(request, below_cost=filters.below_cost, ordering=None)
     skus = filter_skus(Sku.objects.all(), filters)
     # spooled: small exports stay in memory, large ones go to a temporary file
     with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as buffer:

@@ -163,12 +163,20 @@ class StockLevelOut(Schema):
     safety_stock: int
     available: int = Field(description="on_hand − reserved − safety_stock (may be negative)")
     in_transit: int
-    cost_price: MoneyOut = Field(alias="sku.cost_price")
-    value: MoneyOut = Field(description="on_hand × the SKU's cost price")
+    cost_price: MoneyOut | None = Field(description="null without catalog.view_cost")
+    value: MoneyOut | None = Field(
+        description="on_hand × the SKU's cost price; null without catalog.view_cost"
+    )
     updated_at: DateTimeOut
 
     @staticmethod
-    def resolve_value(obj: StockLevel) -> Decimal:
+    def resolve_cost_price(obj: StockLevel, context: dict[str, Any]) -> Decimal | None:
+        return obj.sku.cost_price if catalog_queries.can_view_cost(context["request"].auth) else None
+
+    @staticmethod
+    def resolve_value(obj: StockLevel, context: dict[str, Any]) -> Decimal | None:
+        if not catalog_queries.can_view_cost(context["request"].auth):
+            return None
         return obj.on_hand * obj.sku.cost_price
 
 
@@ -594,6 +602,7 @@ class StockOnHandQuery(ReportPage):
     openapi_extra=_xlsx_extra("The report (JSON), or with format=xlsx the spreadsheet"),
 )
 @requires("inventory.view_stocklevel")
+@requires("catalog.view_cost")  # valued at cost
 def report_stock_on_hand(request: HttpRequest, query: Query[StockOnHandQuery]) -> Any:
     """Stock on hand per warehouse and/or category with its value at cost (`?format=xlsx` to download)."""
     params = reports.StockOnHandParams(
@@ -632,6 +641,7 @@ class SlowMoversQuery(ReportPage):
     openapi_extra=_xlsx_extra("The report (JSON), or with format=xlsx the spreadsheet"),
 )
 @requires("inventory.view_stocklevel")
+@requires("catalog.view_cost")  # valued at cost
 def report_slow_movers(request: HttpRequest, query: Query[SlowMoversQuery]) -> Any:
     """SKU × warehouse positions with stock but no sale in `days` days, most value first."""
     params = reports.SlowMoversParams(
@@ -670,6 +680,7 @@ class StockAgeQuery(ReportPage):
     openapi_extra=_xlsx_extra("The report (JSON), or with format=xlsx the spreadsheet"),
 )
 @requires("inventory.view_stocklevel")
+@requires("catalog.view_cost")  # valued at cost
 def report_stock_age(request: HttpRequest, query: Query[StockAgeQuery]) -> Any:
     """Stock age (库龄) by FIFO over the ledger: the oldest unconsumed inbound and units per age bucket."""
     params = reports.StockAgeParams(
@@ -711,6 +722,7 @@ class TurnoverQuery(ReportPage):
     openapi_extra=_xlsx_extra("The report (JSON), or with format=xlsx the spreadsheet"),
 )
 @requires("inventory.view_stocklevel")
+@requires("catalog.view_cost")  # valued at cost
 def report_turnover(request: HttpRequest, query: Query[TurnoverQuery]) -> Any:
     """Inventory turnover over [start, end): COGS ÷ average inventory value, and days of inventory."""
     params = reports.TurnoverParams(
