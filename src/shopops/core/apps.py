@@ -6,3 +6,8 @@ class CoreConfig(AppConfig):
     name = "shopops.core"
     label = "core"
     verbose_name = _("系统")
+
+    def ready(self) -> None:
+        from shopops.core import readonly_links
+
+        readonly_links.install()

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,21 @@ def origin(source: str, ip: str | None = None, request_id: str | None = None) ->
         yield value
     finally:
         _origin.reset(token)
+
+
+_request: ContextVar[Any] = ContextVar("shopops_request", default=None)
+
+
+def current_request() -> Any:
+    """The HTTP request being answered (set by RequestContextMiddleware), None outside a request: for the
+    few places a third-party renderer gives us no request (admin read-only relation links)."""
+    return _request.get()
+
+
+@contextlib.contextmanager
+def serving(request: Any) -> Iterator[None]:
+    token = _request.set(request)
+    try:
+        yield
+    finally:
+        _request.reset(token)

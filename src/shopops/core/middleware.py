@@ -9,7 +9,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from shopops.core.context import origin
+from shopops.core.context import origin, serving
 from shopops.core.db import RETRY_AFTER_SECONDS, is_database_busy
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         source = "api" if request.path.startswith("/api/") else "admin"
-        with origin(source, ip=client_ip(request), request_id=uuid.uuid4().hex[:16]):
+        with origin(source, ip=client_ip(request), request_id=uuid.uuid4().hex[:16]), serving(request):
             return self.get_response(request)
 
 
