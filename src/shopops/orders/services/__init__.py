@@ -34,7 +34,13 @@ from shopops.orders.services.review import (
     review_orders,
     review_settings,
 )
-from shopops.orders.services.sku_mapping import MappingResult, bulk_candidates, bulk_map, map_sku
+from shopops.orders.services.sku_mapping import (
+    MappingResult,
+    bulk_candidates,
+    bulk_map,
+    check_can_map,
+    map_sku,
+)
 from shopops.orders.services.stock import (
     line_warehouses,
     open_units,
@@ -59,6 +65,7 @@ __all__ = [
     "bulk_candidates",
     "bulk_map",
     "cancel_order",
+    "check_can_map",
     "close_unpaid_orders",
     "create_order",
     "followed_status",

@@ -38,6 +38,7 @@ class MappingResult:
     keys: list[MappingKey] = field(default_factory=list)
     lines: int = 0
     order_ids: list[int] = field(default_factory=list)
+    skus: dict[MappingKey, Sku] = field(default_factory=dict)
 
 
 def _shop_in_scope(actor: Any, shop_id: int) -> Shop:
@@ -46,6 +47,12 @@ def _shop_in_scope(actor: Any, shop_id: int) -> Shop:
     if shop is None or (allowed is not None and shop.pk not in allowed):
         raise NotFound("店铺不存在", fields={"shop_id": "不存在"}, code="shop_not_found")
     return shop
+
+
+def check_can_map(*, actor: Any, shop_id: int) -> None:
+    """Refuse (403 / 404) unless the actor may map SKUs in this shop: what a dry run of a mapping checks."""
+    check_permission(actor, MAP_PERMISSION)
+    _shop_in_scope(actor, shop_id)
 
 
 def _sku(sku_id: Any) -> Sku:
@@ -189,4 +196,6 @@ def bulk_map(*, actor: Any, shop_id: int, mode: str, prefix: str = "", via: str 
         found = bulk_candidates(shop_id=shop.pk, mode=mode, prefix=prefix)
         for key, sku in found.items():
             _save_mapping(shop, key, sku, actor)
-        return _fix_orders(shop, {key: sku.pk for key, sku in found.items()}, actor=actor, via=via)
+        result = _fix_orders(shop, {key: sku.pk for key, sku in found.items()}, actor=actor, via=via)
+        result.skus = found
+        return result
