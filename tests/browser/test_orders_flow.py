@@ -262,7 +262,8 @@ def test_orders_flow_import_review_ship_and_return(
     )
     case_id = applied.json()["id"]
     page.goto(f"{base}/admin/aftersales/aftersalecase/{case_id}/change/")
-    page.locator("a:has-text('同意')").first.click()
+    page.locator("a:has-text('同意售后')").first.click()
+    page.click("[data-testid=action-form] button[name=step]")  # the step asks for confirmation (a POST)
     page.wait_for_url(re.compile(rf".*/admin/aftersales/aftersalecase/{case_id}/change/.*"))
     case_text = page.inner_text("body")
     page.screenshot(path=str(screenshot_dir / "orders_return_approved.png"), full_page=True)

@@ -909,7 +909,7 @@ class AfterSaleCaseAdmin(ShopOpsModelAdmin):
             lines=open_lines,
             refundable=refundable,
         )
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and open_lines and form.is_valid():
             data = form.cleaned_data
             try:
                 case = services.apply_case(
@@ -936,7 +936,7 @@ class AfterSaleCaseAdmin(ShopOpsModelAdmin):
                 "order_url": reverse("admin:orders_order_change", args=[order.pk]),
                 "lines": lines,
                 "refundable": money(refundable),
-                "form": form,
+                "form": form if open_lines else None,
                 "paid": money(order.paid_amount),
                 "refunded": money(order.refunded_amount),
             },
