@@ -76,14 +76,15 @@ def _choice(choices: Any, value: Any) -> str:
     try:
         return str(choices(value).label)
     except ValueError:
-        return str(value)
+        return _plain(value)
 
 
 def _flag_label(value: Any) -> str:
     # imported here: the admin package reads the timeline, not the other way round at import time
     from shopops.orders.admin.common import FLAG_CHOICES
 
-    return str(dict(FLAG_CHOICES).get(value, value))
+    labels = dict(FLAG_CHOICES)
+    return str(labels[value]) if value in labels else _plain(value)
 
 
 def _plain(value: Any) -> str:

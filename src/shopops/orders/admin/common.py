@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Any
 
 from django.contrib import admin, messages
@@ -47,6 +48,17 @@ def flag_badge(flag: int) -> Any:
         label,
         colour,
     )
+
+
+def shop_time(value: dt.datetime | None, zone: str) -> str:
+    """A moment in the shop's own time zone (Asia/Shanghai when the shop's zone is unknown)."""
+    if value is None:
+        return "-"
+    try:
+        tz: dt.tzinfo = zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        tz = queries.SHANGHAI
+    return date_format(timezone.localtime(value, tz), "Y-m-d H:i")
 
 
 def local_time(value: dt.datetime | None) -> str:

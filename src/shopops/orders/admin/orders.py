@@ -8,14 +8,23 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.http.response import HttpResponseBase
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import (
     ChoicesDropdownFilter,
     RelatedDropdownFilter,
@@ -27,13 +36,12 @@ from shopops.core.admin_tools import (
     ReadOnlyAdmin,
     RevealPersonalDataMixin,
     action_page,
-    masked_changes,
     money,
 )
 from shopops.core.errors import DomainError
 from shopops.core.ratelimit import RateLimited, spend_phone_search
 from shopops.orders import queries, services
-from shopops.orders.admin import common
+from shopops.orders.admin import common, workspace
 from shopops.orders.admin.common import (
     EXPORT_CONTENT_TYPES,
     EXPORT_PERMISSION,
@@ -50,70 +58,9 @@ from shopops.orders.admin.common import (
 from shopops.orders.admin.imports import OrderImportAdminMixin
 from shopops.orders.models import (
     Order,
-    OrderEvent,
-    OrderIssue,
-    OrderLine,
     SavedFilter,
 )
 from shopops.orders.services import filters as filter_services
-
-
-class ReadOnlyInline(TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class OrderLineInline(ReadOnlyInline):
-    model = OrderLine
-    fields = (
-        "line_no",
-        "merchant_code",
-        "sku",
-        "title",
-        "spec",
-        "quantity",
-        "unit_price",
-        "discount",
-        "amount",
-        "shipped_quantity",
-        "refunded_quantity",
-        "refunded_amount",
-        "is_gift",
-    )
-    readonly_fields = fields
-
-
-class OrderEventInline(ReadOnlyInline):
-    model = OrderEvent
-    fields = ("created_at", "kind", "from_status", "to_status", "actor", "via", "message", "changes_shown")
-    readonly_fields = fields
-    tab = True
-
-    @admin.display(description=_("变更"))
-    def changes_shown(self, event: OrderEvent) -> Any:
-        request = getattr(self, "_request", None)
-        user = request.user if request is not None else None
-        return masked_changes(user, Order, event.changes) or "-"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[OrderEvent]:
-        self._request = request  # the masking of `changes` depends on who looks
-        return super().get_queryset(request).select_related("actor")
-
-
-class OrderIssueInline(ReadOnlyInline):
-    model = OrderIssue
-    fields = ("rule", "message", "status", "marks_invalid", "created_at", "resolved_by", "resolution")
-    readonly_fields = fields
-    tab = True
 
 
 class MemoForm(forms.Form):
@@ -138,6 +85,14 @@ class SaveFilterForm(forms.Form):
 
 
 class OrderAdmin(OrderImportAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin):
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = (
+        "status__exact",
+        "review_status__exact",
+        "buyer_message__gt",
+        "pay_deadline__gt",
+        "pay_deadline__lte",
+    )
     list_display = (
         "external_id",
         "shop",
@@ -172,7 +127,6 @@ class OrderAdmin(OrderImportAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin):
         "订单号 / 买家ID或昵称 / 运单号 / 收货人手机号（完整；后四位须同时筛选店铺和不超过31天的日期）/ 商家编码"
     )
     show_full_result_count = False
-    inlines = (OrderLineInline, OrderEventInline, OrderIssueInline)
     actions = [
         "mark_selected",
         "ship_selected",
@@ -318,6 +272,77 @@ class OrderAdmin(OrderImportAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin):
             return queries.is_phone_search(queries.saved_search(request.user, int(saved)))
         except DomainError:
             return False  # the saved-filter list filter shows the refusal and lists nothing
+
+    # The order workspace (订单工作台): the order page, its panels and its in-place actions.
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "<int:order_id>/workspace/<slug:action_name>/",
+                self.admin_site.admin_view(self.workspace_action),
+                name="orders_order_workspace_action",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def _order_in_scope(self, request: HttpRequest, object_id: str) -> Order:
+        """The order, if it exists within the user's shops (else 404, the same as a missing one)."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404(gettext("订单不存在或不在您的权限范围内"))
+        if not self.has_view_or_change_permission(request, order):
+            raise PermissionDenied
+        return order
+
+    def workspace_action(self, request: HttpRequest, order_id: int, action_name: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        order = self._order_in_scope(request, str(order_id))
+        workspace.run_action(request, order, action_name)
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:orders_order_change", args=[order.pk]))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        order = self._order_in_scope(request, object_id)
+        site = self.admin_site.name
+        reveal_url = None
+        if self.hides_pii(request) and self.has_reveal_permission(request, order.pk):
+            reveal_url = reverse(f"{site}:orders_order_reveal_personal_data", args=[order.pk])
+        context = {
+            **self.admin_site.each_context(request),
+            **workspace.build(request, order, reveal_url=reveal_url),
+            "title": gettext("订单 %(number)s") % {"number": order.external_id},
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "changelist_url": reverse(f"{site}:orders_order_changelist"),
+            "header_buttons": [
+                {
+                    "label": gettext("变更历史"),
+                    "icon": "history",
+                    "url": reverse(f"{site}:orders_order_history", args=[order.pk]),
+                }
+            ],
+            "placed": common.shop_time(order.placed_at, order.shop.timezone),
+            "paid_at": common.shop_time(order.paid_at, order.shop.timezone) if order.paid_at else "",
+            "shipped_at": common.shop_time(order.shipped_at, order.shop.timezone) if order.shipped_at else "",
+            **(extra_context or {}),
+        }
+        request.current_app = site
+        return TemplateResponse(request, "admin/orders/order/workspace.html", context)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        queryset = self.get_queryset(request).select_related("shop", "warehouse")
+        try:
+            return queryset.get(pk=int(object_id))
+        except (Order.DoesNotExist, ValueError, TypeError):
+            return None
 
     def has_memo_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("orders.change_order")
