@@ -129,14 +129,32 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 admin.site.register(AuditEntry, AuditEntryAdmin)
 
 
+class AlertKindFilter(DropdownFilter):
+    title = _("类型")
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        kinds = Alert.objects.order_by().values_list("kind", flat=True).distinct()
+        return sorted(
+            ((kind, notifications.alert_kind_label(kind)) for kind in kinds), key=lambda item: item[1]
+        )
+
+    def queryset(self, request: HttpRequest, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 class AlertAdmin(ReadOnlyAdmin):
     """Alerts open and close themselves (the periodic checks raise and resolve them)."""
 
-    list_display = ("title", "kind", "severity", "status", "first_seen", "last_seen", "resolved_at")
-    list_filter = ("status", "severity", "kind")
+    list_display = ("title", "kind_label", "severity", "status", "first_seen", "last_seen", "resolved_at")
+    list_filter = ("status", "severity", AlertKindFilter)
     # the 工作台's stock alerts panel links to the open alerts of one kind family
     linked_lookups = ("kind__startswith",)
     search_fields = ("title", "message", "dedup_key")
+
+    @admin.display(description=_("类型"), ordering="kind")
+    def kind_label(self, alert: Alert) -> str:
+        return notifications.alert_kind_label(alert.kind)
 
 
 class NotificationAdmin(ReadOnlyAdmin):

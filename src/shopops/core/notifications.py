@@ -20,6 +20,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from shopops.core import audit
 from shopops.core.errors import InvalidInput, NotFound
@@ -28,6 +29,20 @@ from shopops.core.models import Alert, AlertSeverity, AlertStatus, Notification
 logger = logging.getLogger(__name__)
 
 EMAIL_SUBJECT_PREFIX = "[shopops] "
+
+# What each alert kind is called on screen. Kinds are strings owned by the apps that raise them (core
+# cannot import them); a kind missing here shows as "其他预警", never as its code (a test checks every
+# kind constant the apps raise is listed).
+ALERT_KIND_LABELS: dict[str, Any] = {
+    "inventory.low_stock": _("低库存"),
+    "inventory.overstock": _("超储"),
+    "fulfillment.ship_overdue": _("发货超时"),
+    "aftersales.overdue": _("售后超时"),
+}
+
+
+def alert_kind_label(kind: str) -> str:
+    return str(ALERT_KIND_LABELS.get(kind, _("其他预警")))
 
 
 @dataclass(frozen=True)
