@@ -317,6 +317,19 @@ class PriceField(models.TextChoices):
     LIST = "list_price", _("划线价")
 
 
+class PriceSource(models.TextChoices):
+    """Where a price change came from (shown by name in the price history, kept as a code in the API)."""
+
+    MANUAL = "manual", _("手工修改")
+    BULK = "bulk", _("批量改价")
+    IMPORT = "import", _("文件导入")
+    SCHEDULE = "schedule", _("定时改价生效")
+    SCHEDULE_END = "schedule_end", _("定时改价到期恢复")
+    SCHEDULE_CANCELLED = "schedule_cancelled", _("定时改价取消恢复")
+    PURCHASE = "purchase", _("采购入库（移动加权成本）")
+    DEMO = "demo", _("演示数据")
+
+
 class PriceHistory(models.Model):
     """One change of one price of one SKU, with reason and author. Append-only."""
 
@@ -327,7 +340,9 @@ class PriceHistory(models.Model):
     old_value = models.DecimalField(_("原价"), **MONEY, null=True, blank=True)
     new_value = models.DecimalField(_("新价"), **MONEY, null=True, blank=True)
     reason = models.CharField(_("原因"), max_length=300, blank=True)
-    source = models.CharField(_("来源"), max_length=30, default="manual")
+    source = models.CharField(
+        _("来源"), max_length=30, choices=PriceSource.choices, default=PriceSource.MANUAL
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("操作人"),
