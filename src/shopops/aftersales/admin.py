@@ -73,10 +73,19 @@ class ReturnReasonAdmin(ShopOpsModelAdmin):
 
 class AfterSaleLineInline(TabularInline):
     model = AfterSaleLine
-    fields = ("item_shown", "quantity", "refund_amount", "refunded_amount", "received_quantity")
+    fields = ("item_shown", "quantity", "refund_shown", "refunded_shown", "received_quantity")
     readonly_fields = fields
     extra = 0
     can_delete = False
+    hide_title = True  # a row's title would be the line's ids
+
+    @admin.display(description=_("退款金额"))
+    def refund_shown(self, line: AfterSaleLine) -> str:
+        return money(line.refund_amount)
+
+    @admin.display(description=_("已退金额"))
+    def refunded_shown(self, line: AfterSaleLine) -> str:
+        return money(line.refunded_amount)
 
     @admin.display(description=_("商品"))
     def item_shown(self, line: AfterSaleLine) -> str:
@@ -449,7 +458,14 @@ class AfterSaleCaseAdmin(ShopOpsModelAdmin):
         ),
         (
             _("金额"),
-            {"fields": ("requested_amount", "refund_shipping", "refunded_amount", "refunded_shipping")},
+            {
+                "fields": (
+                    "requested_money",
+                    "refund_shipping_money",
+                    "refunded_money",
+                    "refunded_shipping_money",
+                )
+            },
         ),
         (
             _("退货与换货物流"),
@@ -467,7 +483,16 @@ class AfterSaleCaseAdmin(ShopOpsModelAdmin):
         (_("质检"), {"fields": ("inspections_shown",)}),
         (_("处理记录"), {"fields": ("timeline_shown",)}),
     )
-    readonly_fields = ("order_shown", "deadline_shown", "inspections_shown", "timeline_shown")
+    readonly_fields = (
+        "order_shown",
+        "deadline_shown",
+        "inspections_shown",
+        "timeline_shown",
+        "requested_money",
+        "refund_shipping_money",
+        "refunded_money",
+        "refunded_shipping_money",
+    )
     actions = ["approve_selected", "refund_selected"]
     actions_detail = [
         "approve_case",
@@ -484,6 +509,22 @@ class AfterSaleCaseAdmin(ShopOpsModelAdmin):
     @admin.display(description=_("申请退款"), ordering="requested_amount")
     def requested_shown(self, case: AfterSaleCase) -> str:
         return money(case.requested_amount + case.refund_shipping)
+
+    @admin.display(description=_("申请退款金额"))
+    def requested_money(self, case: AfterSaleCase) -> str:
+        return money(case.requested_amount)
+
+    @admin.display(description=_("退运费"))
+    def refund_shipping_money(self, case: AfterSaleCase) -> str:
+        return money(case.refund_shipping)
+
+    @admin.display(description=_("实际退款金额"))
+    def refunded_money(self, case: AfterSaleCase) -> str:
+        return money(case.refunded_amount)
+
+    @admin.display(description=_("已退运费"))
+    def refunded_shipping_money(self, case: AfterSaleCase) -> str:
+        return money(case.refunded_shipping)
 
     @admin.display(description=_("当前步骤时限"), ordering="sla_due_at")
     def deadline_shown(self, case: AfterSaleCase) -> Any:
