@@ -147,10 +147,10 @@ class LowStockFilter(admin.SimpleListFilter):
 
 
 class WarehouseAdmin(ShopOpsModelAdmin):
-    list_display = ("code", "name", "kind", "is_active", "address")
-    list_filter = ("kind", "is_active")
+    list_display = ("code", "name", "kind", "is_active", "receives_purchases", "address")
+    list_filter = ("kind", "is_active", "receives_purchases")
     search_fields = ("code", "name")
-    fields = ("code", "name", "kind", "is_active", "address")
+    fields = ("code", "name", "kind", "is_active", "receives_purchases", "address")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
@@ -174,9 +174,15 @@ class WarehouseAdmin(ShopOpsModelAdmin):
                 address=data["address"],
                 actor=request.user,
             )
-            if not data["is_active"]:
+            # the kind sets whether purchases are received (a store: no) unless the form changed it
+            later = {
+                name: data[name]
+                for name in ("is_active", "receives_purchases")
+                if name in form.changed_data and data[name] != getattr(saved, name)
+            }
+            if later:
                 saved = inventory_services.update_warehouse(
-                    warehouse_id=saved.pk, actor=request.user, is_active=False
+                    warehouse_id=saved.pk, actor=request.user, **later
                 )
         adopt_saved(obj, saved)
 

@@ -22,6 +22,11 @@ class WarehouseKind(models.TextChoices):
     DEFECTIVE = "defective", _("残次品仓")  # graded returns (B): not sold through channels, not reserved
 
 
+# Kinds that receive purchase orders unless switched off (a store or a defective-goods warehouse can be
+# switched on: `Warehouse.receives_purchases`).
+PURCHASE_RECEIVING_KINDS = (WarehouseKind.OWN, WarehouseKind.THIRD_PARTY)
+
+
 def warehouse_ids_for(user: Any) -> set[int] | None:
     """The warehouse ids `user` is limited to, or None when the user sees every warehouse.
 
@@ -60,6 +65,11 @@ class Warehouse(models.Model):
         _("类型"), max_length=10, choices=WarehouseKind.choices, default=WarehouseKind.OWN
     )
     is_active = models.BooleanField(_("启用"), default=True)
+    receives_purchases = models.BooleanField(
+        _("接收采购入库"),
+        default=True,
+        help_text=_("门店和残次品仓默认不接收采购单；补货建议只为接收采购的仓库生成"),
+    )
     address = models.CharField(_("地址"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 

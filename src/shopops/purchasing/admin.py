@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -10,6 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
@@ -17,6 +20,8 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RelatedDropdownF
 from unfold.decorators import action
 from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
+from shopops.catalog import queries as catalog_queries
+from shopops.catalog.models import Sku
 from shopops.core.admin_tools import (
     ReadOnlyAdmin,
     ReasonForm,
@@ -210,7 +215,7 @@ class ReceiveForm(forms.Form):
 
 
 class ReplenishmentForm(forms.Form):
-    """The parameters of a replenishment run; `previewed` remembers which ones the shown preview used."""
+    """The parameters of a replenishment run (sent in the address, so the page can be bookmarked)."""
 
     days = forms.IntegerField(
         label=_("销量统计天数"),
@@ -226,7 +231,6 @@ class ReplenishmentForm(forms.Form):
         initial=queries.DEFAULT_REVIEW_PERIOD_DAYS,
         widget=UnfoldAdminIntegerFieldWidget(),
     )
-    previewed = forms.CharField(required=False)
 
     def __init__(self, *args: Any, warehouses: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -244,11 +248,9 @@ class ReplenishmentForm(forms.Form):
         }
 
 
-def _signature(parameters: dict[str, Any]) -> str:
-    return f"{parameters['days']}:{parameters['review_period_days']}:{parameters['warehouse_id'] or ''}"
-
-
 class PurchaseOrderAdmin(ShopOpsModelAdmin):
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("status__exact", "status__in", "expected_date__lt")
     list_display = ("number", "supplier", "warehouse", "status", "expected_date", "total_shown", "created_at")
     list_filter = (
         ("status", ChoicesDropdownFilter),
@@ -503,83 +505,106 @@ class PurchaseOrderAdmin(ShopOpsModelAdmin):
         description=_("补货建议"), url_path="replenishment", permissions=["add"], icon="add_shopping_cart"
     )
     def replenishment(self, request: HttpRequest) -> HttpResponse:
-        """Suggestions for the chosen parameters; confirming turns exactly the previewed ones into drafts."""
-        warehouses = Warehouse.objects.for_user(request.user).filter(is_active=True)
-        form = ReplenishmentForm(request.POST or request.GET or None, warehouses=warehouses)
-        parameters = form.parameters()
-        suggestions = queries.replenishment_suggestions(user=request.user, **parameters)
-        confirmed = request.POST.get("previewed") == _signature(parameters)
-        if request.method == "POST" and request.POST.get("step") == "apply" and confirmed:
-            if not suggestions:
-                messages.info(request, _("没有需要补货的SKU"))
-            else:
+        """Suggestions for the parameters in the address; the chosen rows, with their edited quantities,
+        become drafts (added to an open draft of the same supplier and warehouse when there is one)."""
+        warehouses = Warehouse.objects.for_user(request.user).filter(is_active=True, receives_purchases=True)
+        form = ReplenishmentForm(request.GET or None, warehouses=warehouses)
+        suggestions = queries.replenishment_suggestions(user=request.user, **form.parameters())
+        by_key = {f"{item.sku_id}-{item.warehouse_id}": item for item in suggestions}
+        entered: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        picked = set(by_key)
+        if request.method == "POST":
+            picked = set(request.POST.getlist("pick")) & set(by_key)
+            chosen = []
+            for key in sorted(picked):
+                item = by_key[key]
+                text = entered[key] = request.POST.get(f"quantity-{key}", "").strip()
+                if not text.isdigit() or not 0 < int(text) < 10**9:
+                    errors[key] = str(_("须为正整数"))
+                    continue
+                chosen.append(
+                    {
+                        "sku_id": item.sku_id,
+                        "warehouse_id": item.warehouse_id,
+                        "supplier_id": item.supplier_id,
+                        "quantity": int(text),
+                        "unit_price": item.unit_price,
+                    }
+                )
+            if not picked:
+                messages.error(request, _("请勾选要采购的SKU"))
+            elif not errors:
                 orders = self.call_service(
                     request,
                     services.create_draft_pos_from_suggestions,
-                    suggestions=suggestions,
+                    suggestions=chosen,
                     actor=request.user,
                 )
                 if orders:
-                    messages.success(request, _("已生成 %(count)d 张草稿采购单") % {"count": len(orders)})
-            return HttpResponseRedirect(
-                reverse("admin:purchasing_purchaseorder_changelist") + "?status__exact=draft"
+                    messages.success(
+                        request,
+                        _("已生成或补充 %(count)d 张草稿采购单：%(numbers)s")
+                        % {"count": len(orders), "numbers": "、".join(order.number for order in orders)},
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:purchasing_purchaseorder_changelist") + "?status__exact=draft"
+                    )
+        skus = {
+            sku.pk: sku
+            for sku in Sku.objects.filter(pk__in={item.sku_id for item in suggestions}).select_related(
+                "product"
             )
-        data = (
-            {**{key: form.data.get(key) for key in form.data}, "previewed": _signature(parameters)}
-            if form.is_bound
-            else None
-        )
-        form = ReplenishmentForm(data, warehouses=warehouses, initial={"previewed": _signature(parameters)})
+        }
         supplier_names = dict(
             Supplier.objects.filter(pk__in={item.supplier_id for item in suggestions}).values_list(
                 "pk", "name"
             )
         )
-        warehouse_names = dict(warehouses.values_list("pk", "name"))
-        preview = {
-            "headers": [
-                _("SKU"),
-                _("仓库"),
-                _("供应商"),
-                _("日均销量"),
-                _("在库"),
-                _("预占"),
-                _("安全库存"),
-                _("在途采购"),
-                _("再订货点"),
-                _("建议采购"),
-            ],
-            "rows": [
-                [
-                    item.merchant_code,
-                    warehouse_names.get(item.warehouse_id, item.warehouse_id),
-                    supplier_names.get(item.supplier_id, item.supplier_id),
-                    item.velocity,
-                    item.on_hand,
-                    item.reserved,
-                    item.safety_stock,
-                    item.open_quantity,
-                    item.reorder_point,
-                    item.suggested_quantity,
-                ]
-                for item in suggestions
-            ],
+        warehouse_names = dict(
+            Warehouse.objects.filter(pk__in={item.warehouse_id for item in suggestions}).values_list(
+                "pk", "name"
+            )
+        )
+        drafts = {
+            (supplier_id, warehouse_id): number
+            for supplier_id, warehouse_id, number in PurchaseOrder.objects.filter(
+                status=PurchaseOrderStatus.DRAFT
+            )
+            .order_by("-pk")
+            .values_list("supplier_id", "warehouse_id", "number")
         }
-        return action_page(
-            self,
+        rows = []
+        for key, item in by_key.items():
+            sku = skus.get(item.sku_id)
+            rows.append(
+                {
+                    "key": key,
+                    "item": item,
+                    "name": f"{sku.product.name} {sku.spec}".strip() if sku is not None else "",
+                    "supplier": supplier_names.get(item.supplier_id, ""),
+                    "warehouse": warehouse_names.get(item.warehouse_id, ""),
+                    "velocity": item.velocity.quantize(Decimal("0.01")),
+                    "reorder_point": math.ceil(item.reorder_point),
+                    "quantity": entered.get(key, str(item.suggested_quantity)),
+                    "error": errors.get(key, ""),
+                    "picked": key in picked,
+                    "draft": drafts.get((item.supplier_id, item.warehouse_id), ""),
+                }
+            )
+        return TemplateResponse(
             request,
-            PurchaseOrder.objects.none(),
-            action_name="replenishment",
-            title=_("补货建议"),
-            form=form,
-            next_step="apply",
-            submit_label=_("生成草稿采购单"),
-            description=_(
-                "建议量 = ⌈日均销量 × (采购周期 + 补货周期) + 安全库存 − (在库 − 预占 + 在途采购)⌉，"
-                "不足起订量时按起订量；按供应商（和仓库）各生成一张草稿采购单。修改参数后先预览再生成。"
-            ),
-            preview=preview,
-            hidden_fields=["previewed"],
+            "admin/purchasing/replenishment.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("补货建议"),
+                "subtitle": None,
+                "opts": self.opts,
+                "form": form,
+                "rows": rows,
+                "shows_cost": catalog_queries.can_view_cost(request.user),
+                "query": request.GET.urlencode(),
+            },
         )
 
 

@@ -161,7 +161,8 @@ def replenishment_suggestions(
 ) -> list[ReplenishmentSuggestion]:
     """What to order now, per SKU × warehouse (see the module docstring), by warehouse then SKU."""
     now = now or timezone.now()
-    warehouses = Warehouse.objects.for_user(user).filter(is_active=True)
+    # stores and other warehouses that take no purchase orders are stocked by transfers, not suggested POs
+    warehouses = Warehouse.objects.for_user(user).filter(is_active=True, receives_purchases=True)
     if warehouse_id is not None:
         warehouses = warehouses.filter(pk=warehouse_id)
     warehouse_ids = set(warehouses.values_list("pk", flat=True))

@@ -383,6 +383,16 @@ def _require_warehouse(warehouse_id: int) -> None:
         raise InvalidInput("仓库已停用", fields={"warehouse_id": "已停用"}, code="warehouse_inactive")
 
 
+def _require_purchase_receiving(warehouse_id: int) -> None:
+    warehouse = Warehouse.objects.filter(pk=warehouse_id).only("name", "receives_purchases").first()
+    if warehouse is not None and not warehouse.receives_purchases:
+        raise InvalidInput(
+            f"{warehouse.name}不接收采购入库（可在仓库设置中开启“接收采购入库”）",
+            fields={"warehouse_id": "不接收采购"},
+            code="warehouse_not_receiving",
+        )
+
+
 def _temporary_number() -> str:
     """A unique placeholder until the row id gives the real number (fits the 30-character column)."""
     return f"~{uuid.uuid4().hex[:28]}"
@@ -417,6 +427,7 @@ def create_purchase_order(
         if not supplier.is_active:
             raise InvalidInput("供应商已停用", fields={"supplier_id": "已停用"}, code="supplier_inactive")
         _require_warehouse(warehouse_id)
+        _require_purchase_receiving(warehouse_id)
         cleaned = _line_inputs(lines, supplier_id=supplier_id)
         order = PurchaseOrder.objects.create(
             number=_temporary_number(),
@@ -806,12 +817,42 @@ def _group(lines: list[SuggestedLine]) -> dict[tuple[int, int], list[SuggestedLi
     return groups
 
 
+def _add_to_draft(
+    order: PurchaseOrder, members: list[SuggestedLine], *, actor: Any, run_key: str
+) -> PurchaseOrder:
+    """Add suggested units to an existing draft of the same supplier and warehouse (a SKU already on it
+    gets the units on top: open drafts count as purchase in transit, so a suggestion is units still
+    missing)."""
+    current = {
+        line.sku_id: {"sku_id": line.sku_id, "quantity": line.quantity, "unit_price": line.unit_price}
+        for line in order.lines.order_by("pk")
+    }
+    for line in members:
+        found = current.get(line.sku_id)
+        if found is None:
+            current[line.sku_id] = {
+                "sku_id": line.sku_id,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            }
+        else:
+            found["quantity"] += line.quantity
+    updated = update_purchase_order(po_id=order.pk, actor=actor, lines=list(current.values()))
+    # the draft now answers for this run (a repeated call returns it instead of adding again)
+    PurchaseOrder.objects.filter(pk=order.pk).update(run_key=run_key)
+    updated.run_key = run_key
+    return updated
+
+
 def create_draft_pos_from_suggestions(
     *, suggestions: Iterable[Any], actor: Any, run_key: str | None = None
 ) -> list[PurchaseOrder]:
     """One draft purchase order per supplier (and destination warehouse: an order delivers to one
     warehouse) from replenishment suggestions. Idempotent per run key (by default derived from the
-    suggestions): a second call with the same run returns the orders the first one created."""
+    suggestions): a second call with the same run returns the orders the first one created.
+
+    No second draft for the same supplier and warehouse: when a draft exists, the suggested units are
+    added to it (the oldest such draft) instead of opening another, and it takes the run key."""
     lines = [_suggested(item) for item in suggestions]
     if not lines:
         raise InvalidInput("没有可转换的补货建议", fields={"suggestions": "不能为空"})
@@ -825,6 +866,17 @@ def create_draft_pos_from_suggestions(
         with transaction.atomic():
             created = []
             for (supplier_id, warehouse_id), members in sorted(groups.items()):
+                draft = (
+                    PurchaseOrder.objects.select_for_update()
+                    .filter(
+                        supplier_id=supplier_id, warehouse_id=warehouse_id, status=PurchaseOrderStatus.DRAFT
+                    )
+                    .order_by("pk")
+                    .first()
+                )
+                if draft is not None:
+                    created.append(_add_to_draft(draft, members, actor=actor, run_key=key))
+                    continue
                 supplier = Supplier.objects.filter(pk=supplier_id).first()
                 lead_time = supplier.lead_time_days if supplier is not None else 0
                 created.append(

@@ -16,7 +16,7 @@ from shopops.inventory.models import (
 ADJUSTMENT_TYPES = frozenset(
     {MovementType.ADJUST, MovementType.COUNT_GAIN, MovementType.COUNT_LOSS, MovementType.DAMAGE}
 )
-WAREHOUSE_FIELDS = ("name", "kind", "is_active", "address")
+WAREHOUSE_FIELDS = ("name", "kind", "is_active", "receives_purchases", "address")
 
 
 class InsufficientStock(Conflict):

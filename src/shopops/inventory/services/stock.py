@@ -16,6 +16,7 @@ from shopops.inventory.ledger import Reference, apply_movement, level_id_for
 from shopops.inventory.models import (
     INBOUND_TYPES,
     OUTBOUND_TYPES,
+    PURCHASE_RECEIVING_KINDS,
     BundleComponent,
     MovementType,
     StockLevel,
@@ -47,7 +48,13 @@ def create_warehouse(
             raise Conflict("仓库编码或名称已存在", fields={"code": "重复"}, code="duplicate_warehouse")
         try:
             with transaction.atomic():
-                warehouse = Warehouse.objects.create(code=code, name=name, kind=kind, address=address.strip())
+                warehouse = Warehouse.objects.create(
+                    code=code,
+                    name=name,
+                    kind=kind,
+                    address=address.strip(),
+                    receives_purchases=kind in PURCHASE_RECEIVING_KINDS,
+                )
         except IntegrityError:
             raise Conflict(
                 "仓库编码或名称已存在", fields={"code": "重复"}, code="duplicate_warehouse"

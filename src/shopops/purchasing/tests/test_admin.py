@@ -5,10 +5,12 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from shopops.core.errors import InvalidInput
 from shopops.core.models import AuditEntry
 from shopops.inventory import services as inventory_services
 from shopops.inventory.models import StockLevel
 from shopops.inventory.tests.factories import create_sku, create_warehouse, stock
+from shopops.purchasing import services
 from shopops.purchasing.models import PurchaseOrder, PurchaseOrderStatus, PurchaseReceipt
 from shopops.purchasing.tests.factories import (
     create_purchase_order,
@@ -209,47 +211,109 @@ def test_supplier_list_masks_contacts_without_view_pii(buyer):
     assert "王小明" not in page
 
 
-def test_replenishment_page_previews_then_creates_drafts(buyer):
-    # given a SKU that sold 30 units this month, has none left and one supplier
-    warehouse, sku = create_warehouse(), create_sku()
-    supplier = create_supplier(lead_time_days=10)
-    create_supplier_price(supplier=supplier, sku=sku, price="6.00")
-    stock(sku=sku, warehouse=warehouse, on_hand=30)
-    inventory_services.issue_stock(sku_id=sku.pk, warehouse_id=warehouse.pk, quantity=30, actor=None)
-    client = client_for(buyer)
-    url = reverse("admin:purchasing_purchaseorder_replenishment")
-    # when the page is opened, then confirmed with other parameters, then confirmed as previewed
-    page = client.get(url)
-    changed = client.post(
-        url, {"step": "apply", "days": "30", "review_period_days": "0", "previewed": "30:7:"}
-    )
-    drafts_after_change = PurchaseOrder.objects.count()
-    confirmed = client.post(
-        url, {"step": "apply", "days": "30", "review_period_days": "0", "previewed": "30:0:"}
-    )
-    # then the preview shows 1/day × (10 + 7) = 17, a changed form only previews again (10 + 0 = 10),
-    # and confirming creates one draft of 10 units
-    assert page.status_code == 200
-    assert preview_rows(page) == [
-        [
-            sku.merchant_code,
-            warehouse.name,
-            supplier.name,
-            "1.0000",
-            "0",
-            "0",
-            "0",
-            "0",
-            "10.0000",
-            "17",
+def sold_out_sku(warehouse, *, supplier, units=30, price="6.00"):
+    """A SKU that sold `units` in the last days and has none left, bought from `supplier`."""
+    sku = create_sku()
+    create_supplier_price(supplier=supplier, sku=sku, price=price)
+    stock(sku=sku, warehouse=warehouse, on_hand=units)
+    inventory_services.issue_stock(sku_id=sku.pk, warehouse_id=warehouse.pk, quantity=units, actor=None)
+    return sku
+
+
+def suggestion_rows(response) -> dict[str, list[str]]:
+    html = response.content.decode()
+    rows = re.findall(r'<tr data-testid="suggestion" data-code="([^"]+)">(.*?)</tr>', html, re.S)
+    return {
+        code: [
+            re.sub(r"<[^>]+>|\s+", " ", cell).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)
         ]
+        for code, body in rows
+    }
+
+
+REPLENISHMENT = "admin:purchasing_purchaseorder_replenishment"
+
+
+def test_replenishment_page_shows_names_and_whole_units_and_creates_the_chosen_rows(buyer):
+    # given two SKUs that sold 30 units each this month and have none left, one supplier (lead time 10 days)
+    warehouse = create_warehouse()
+    supplier = create_supplier(lead_time_days=10)
+    first, second = sold_out_sku(warehouse, supplier=supplier), sold_out_sku(warehouse, supplier=supplier)
+    client = client_for(buyer)
+    url = reverse(REPLENISHMENT) + "?days=30&review_period_days=0"
+    # when the page is opened
+    rows = suggestion_rows(client.get(url))
+    # then each row names the product beside the code, velocity 30/30 = 1.00 a day, reorder point 1 × 10,
+    # and the suggestion 1 × (10 + 0) = 10 units as a whole number
+    assert rows[first.merchant_code][1:6] == [
+        first.merchant_code,
+        first.product.name,
+        warehouse.name,
+        supplier.name,
+        "1.00",
     ]
-    assert changed.status_code == 200
-    assert [row[-1] for row in preview_rows(changed)] == ["10"]
-    assert drafts_after_change == 0
-    assert confirmed.status_code == 302
+    assert rows[first.merchant_code][10] == "10"
+    assert f'name="quantity-{first.pk}-{warehouse.pk}" value="10"' in client.get(url).content.decode()
+    assert "0000" not in client.get(url).content.decode()
+    # when only the first row is chosen, with 12 units instead of 10
+    key = f"{first.pk}-{warehouse.pk}"
+    bad = client.post(url, {"pick": [key], f"quantity-{key}": "1.5"})
+    assert "须为正整数" in bad.content.decode()
+    assert not PurchaseOrder.objects.exists()
+    done = client.post(
+        url, {"pick": [key], f"quantity-{key}": "12", f"quantity-{second.pk}-{warehouse.pk}": "10"}
+    )
+    # then one draft of exactly that row and quantity
+    assert done.status_code == 302
     order = PurchaseOrder.objects.get()
-    assert (order.status, order.supplier_id) == ("draft", supplier.pk)
+    assert (order.status, order.supplier_id, order.warehouse_id) == ("draft", supplier.pk, warehouse.pk)
     assert list(order.lines.values_list("sku_id", "quantity", "unit_price")) == [
-        (sku.pk, 10, Decimal("6.00"))
+        (first.pk, 12, Decimal("6.00"))
     ]
+
+
+def test_replenishment_adds_to_the_open_draft_instead_of_a_second_one(buyer):
+    # given a draft for the supplier and warehouse already holding 4 units of the first SKU
+    warehouse = create_warehouse()
+    supplier = create_supplier(lead_time_days=10)
+    first, second = sold_out_sku(warehouse, supplier=supplier), sold_out_sku(warehouse, supplier=supplier)
+    draft = services.create_purchase_order(
+        supplier_id=supplier.pk,
+        warehouse_id=warehouse.pk,
+        lines=[{"sku_id": first.pk, "quantity": 4}],
+        actor=None,
+    )
+    client = client_for(buyer)
+    url = reverse(REPLENISHMENT) + "?days=30&review_period_days=0"
+    # when the suggestions are turned into drafts: the draft's 4 units are in transit, so 10 − 4 = 6 more
+    assert f'name="quantity-{first.pk}-{warehouse.pk}" value="6"' in client.get(url).content.decode()
+    assert f"将补充到草稿 {draft.number}" in client.get(url).content.decode()
+    keys = [f"{first.pk}-{warehouse.pk}", f"{second.pk}-{warehouse.pk}"]
+    client.post(url, {"pick": keys, f"quantity-{keys[0]}": "6", f"quantity-{keys[1]}": "10"})
+    # then no second draft: the open one now holds 4 + 6 and the new SKU's 10
+    assert list(PurchaseOrder.objects.values_list("pk", flat=True)) == [draft.pk]
+    assert sorted(draft.lines.values_list("sku_id", "quantity")) == sorted([(first.pk, 10), (second.pk, 10)])
+
+
+def test_store_warehouses_get_no_purchase_orders_unless_marked(buyer, admin_user):
+    # given a store that sold out a SKU and an own warehouse that did too
+    store = inventory_services.create_warehouse(code="SH-STORE", name="门店", kind="store", actor=None)
+    own = create_warehouse()
+    supplier = create_supplier(lead_time_days=10)
+    in_store, in_own = sold_out_sku(store, supplier=supplier), sold_out_sku(own, supplier=supplier)
+    client = client_for(buyer)
+    url = reverse(REPLENISHMENT) + "?days=30&review_period_days=0"
+    # then the store (created as not receiving purchases) is neither suggested nor accepted for a PO
+    assert store.receives_purchases is False
+    assert set(suggestion_rows(client.get(url))) == {in_own.merchant_code}
+    with pytest.raises(InvalidInput, match="门店不接收采购入库"):
+        services.create_purchase_order(
+            supplier_id=supplier.pk,
+            warehouse_id=store.pk,
+            lines=[{"sku_id": in_store.pk, "quantity": 1}],
+            actor=None,
+        )
+    # when the store is marked as receiving purchases, it is suggested like any warehouse
+    inventory_services.update_warehouse(warehouse_id=store.pk, receives_purchases=True, actor=admin_user)
+    assert set(suggestion_rows(client.get(url))) == {in_own.merchant_code, in_store.merchant_code}
