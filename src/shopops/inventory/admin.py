@@ -72,6 +72,7 @@ from shopops.inventory.models import (
     UserWarehouseScope,
     Warehouse,
     WarehouseScopeSetting,
+    WriteOffReason,
 )
 from shopops.inventory.services import CountMode
 
@@ -220,6 +221,32 @@ class AdjustForm(forms.Form):
         return value
 
 
+class WriteOffForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("报损原因"), choices=WriteOffReason.choices, widget=UnfoldAdminSelectWidget()
+    )
+    quantity = forms.IntegerField(
+        label=_("报损数量"),
+        min_value=1,
+        max_value=1_000_000,
+        help_text=_("每个所选库存行各报损这么多件"),
+        widget=UnfoldAdminIntegerFieldWidget(),
+    )
+    note = forms.CharField(
+        label=_("说明"),
+        max_length=200,
+        required=False,
+        widget=UnfoldAdminTextInputWidget(),
+        help_text=_("原因为“其他”时必填"),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("reason") == WriteOffReason.OTHER and not (data.get("note") or "").strip():
+            self.add_error("note", _("请说明报损原因"))
+        return data
+
+
 class SafetyStockForm(forms.Form):
     safety_stock = forms.IntegerField(
         label=_("安全库存"), min_value=0, max_value=1_000_000, widget=UnfoldAdminIntegerFieldWidget()
@@ -259,7 +286,7 @@ class StockLevelAdmin(ReadOnlyAdmin):
     list_filter = (WarehouseFilter, StockCategoryFilter, LowStockFilter)
     search_fields = ("sku__merchant_code", "sku__barcode", "sku__product__name")
     list_select_related = ("sku__product", "warehouse")
-    actions = ["adjust_selected", "set_safety_stock_selected"]
+    actions = ["adjust_selected", "write_off_selected", "set_safety_stock_selected"]
     actions_list = ["export_stock_on_hand", "export_slow_movers", "export_stock_age", "export_turnover"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -340,6 +367,44 @@ class StockLevelAdmin(ReadOnlyAdmin):
             next_step="apply",
             submit_label=_("确认调整"),
             description=_("每行调整都会写一条库存流水并记入审计；减少时不能低于已预占数量。"),
+        )
+
+    @admin.action(description=_("报损"), permissions=["adjust"])
+    def write_off_selected(self, request: HttpRequest, queryset: QuerySet[StockLevel]) -> HttpResponse | None:
+        """Damaged, expired or lost units off the shelf (报损): a 报损 ledger row per level, with the reason."""
+        if request.POST.get("step") == "apply":
+            form = WriteOffForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                done = sum(
+                    1
+                    for level in queryset
+                    if self.call_service(
+                        request,
+                        inventory_services.write_off_stock,
+                        sku_id=level.sku_id,
+                        warehouse_id=level.warehouse_id,
+                        quantity=data["quantity"],
+                        reason=data["reason"],
+                        note=data["note"],
+                        actor=request.user,
+                    )
+                )
+                if done:
+                    messages.success(request, _("已报损 %(count)d 行库存") % {"count": done})
+                return None
+        else:
+            form = WriteOffForm()
+        return action_page(
+            self,
+            request,
+            queryset,
+            action_name="write_off_selected",
+            title=_("报损"),
+            form=form,
+            next_step="apply",
+            submit_label=_("确认报损"),
+            description=_("报损减少在库并写一条“报损”库存流水（含原因），不能撤销；不能报损已预占的数量。"),
         )
 
     @admin.action(description=_("设置安全库存"), permissions=["adjust"])

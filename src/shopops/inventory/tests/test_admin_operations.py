@@ -14,7 +14,9 @@ from django.urls import reverse
 from shopops.accounts.models import User
 from shopops.inventory import services as inventory_services
 from shopops.inventory.models import (
+    MovementType,
     StockLevel,
+    StockMovement,
     Stocktake,
     StocktakeStatus,
     Transfer,
@@ -320,3 +322,37 @@ def test_transfer_sides_permissions_and_states(world):
     transfer.refresh_from_db()
     assert transfer.status == TransferStatus.CLOSED
     assert StockLevel.objects.get(sku=world["tee"], warehouse=world["sh"]).in_transit == 0
+
+
+# Write-offs (报损).
+
+
+def write_off(client: Client, level: StockLevel, **data: Any) -> Any:
+    return client.post(
+        reverse("admin:inventory_stocklevel_changelist"),
+        {"action": "write_off_selected", "_selected_action": [level.pk], "step": "apply", **data},
+        follow=True,
+    )
+
+
+def test_write_off_takes_units_off_with_the_reason_in_the_ledger(world):
+    level = StockLevel.objects.get(sku=world["tee"], warehouse=world["hz"])
+    client = client_for(world["counter"])
+    # "other" needs a note: refused, nothing written
+    refused = write_off(client, level, reason="other", quantity=2, note="")
+    assert "请说明报损原因" in refused.content.decode()
+    assert on_hand(world["tee"], world["hz"]) == 10
+    write_off(client, level, reason="damaged", quantity=3, note="搬运压坏")
+    assert on_hand(world["tee"], world["hz"]) == 7
+    movement = StockMovement.objects.filter(sku=world["tee"], movement_type=MovementType.DAMAGE).get()
+    assert (movement.on_hand_delta, movement.note) == (-3, "破损：搬运压坏")
+    # more than on hand is refused by the service with its reason
+    too_many = write_off(client, level, reason="lost", quantity=50)
+    assert on_hand(world["tee"], world["hz"]) == 7
+    assert too_many.status_code == 200
+
+
+def test_write_off_needs_the_change_permission(world):
+    level = StockLevel.objects.get(sku=world["tee"], warehouse=world["hz"])
+    write_off(client_for(world["viewer"]), level, reason="damaged", quantity=1)
+    assert on_hand(world["tee"], world["hz"]) == 10
