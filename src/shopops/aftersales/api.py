@@ -39,8 +39,8 @@ from shopops.core.api import (
     ordering_description,
     requires,
 )
-from shopops.core.errors import NotFound
-from shopops.inventory.models import Warehouse
+from shopops.core.scope import require_in_scope
+from shopops.inventory.queries import require_warehouse_in_scope
 from shopops.orders.api.read import DETAIL_SECTIONS
 from shopops.orders.models import Order
 
@@ -55,18 +55,11 @@ Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
 
 
 def _case(request: HttpRequest, case_id: int) -> AfterSaleCase:
-    case = queries.case_queryset(acting_user(request)).filter(pk=case_id).first()
-    if case is None:
-        raise NotFound("售后单不存在或不在您的权限范围内")
-    return case
+    return queries.case_in_scope(acting_user(request), case_id)
 
 
 def _warehouse_in_scope(request: HttpRequest, warehouse_id: int | None) -> None:
-    if (
-        warehouse_id is not None
-        and not Warehouse.objects.for_user(acting_user(request)).filter(pk=warehouse_id).exists()
-    ):
-        raise NotFound("仓库不存在或不在您的权限范围内", fields={"warehouse_id": "不存在"})
+    require_warehouse_in_scope(acting_user(request), warehouse_id)
 
 
 # reasons
@@ -303,8 +296,7 @@ class ApplyIn(Schema):
 @requires("aftersales.add_aftersalecase")
 def apply_case(request: HttpRequest, payload: ApplyIn) -> Status[AfterSaleCase]:
     """Open a case on an order of the user's shops (409 when units or money exceed what is left)."""
-    if not Order.objects.for_user(acting_user(request)).filter(pk=payload.order_id).exists():
-        raise NotFound("订单不存在或不在您的权限范围内", fields={"order_id": "不存在"})
+    require_in_scope(Order, acting_user(request), what="订单", field="order_id", pk=payload.order_id)
     units: dict[int, int] = {}
     for line in payload.lines:
         units[line.order_line_id] = units.get(line.order_line_id, 0) + line.units

@@ -39,6 +39,7 @@ from shopops.aftersales.models import (
 from shopops.channels.models import Platform, Shop
 from shopops.core.errors import InvalidInput
 from shopops.core.permissions import shop_ids_for
+from shopops.core.scope import get_in_scope
 from shopops.core.tabular import write_table
 from shopops.orders.models import Order, OrderLine
 
@@ -61,6 +62,11 @@ def case_queryset(user: Any) -> QuerySet[AfterSaleCase]:
             Prefetch("events", queryset=CaseEvent.objects.select_related("actor")),
         )
     )
+
+
+def case_in_scope(user: Any, case_id: int) -> AfterSaleCase:
+    """One case of the user's shops (with what the detail shows), else the one out-of-scope 404."""
+    return get_in_scope(case_queryset(user), user, what="售后单", pk=case_id)
 
 
 def default_period(today: dt.date | None = None) -> tuple[dt.date, dt.date]:

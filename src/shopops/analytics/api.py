@@ -17,7 +17,8 @@ from shopops.analytics.models import CollectSite, IPMode, ReportKind, ReportSubs
 from shopops.analytics.reports import datacenter, params
 from shopops.analytics.reports import services as report_services
 from shopops.analytics.reports import tasks as report_tasks
-from shopops.channels.models import Platform, Shop
+from shopops.channels import queries as channel_queries
+from shopops.channels.models import Platform
 from shopops.core import jobs as core_jobs
 from shopops.core.api import (
     ERROR_RESPONSES,
@@ -30,8 +31,8 @@ from shopops.core.api import (
     requires,
 )
 from shopops.core.api_imports import ImportJobOut, check_upload, import_job_out, own_import_job
-from shopops.core.errors import NotFound
 from shopops.core.permissions import check_permission
+from shopops.core.scope import get_in_scope
 
 router = Router(tags=["analytics"])
 
@@ -204,9 +205,7 @@ def _queue_import(
     extra: dict[str, Any] | None = None,
 ) -> Status:
     user = _import_user(request, permissions)
-    target = Shop.objects.for_user(user).filter(pk=shop).first()
-    if target is None:
-        raise NotFound("店铺不存在或不在您的权限范围内", fields={"shop": "不存在"})
+    target = channel_queries.shop_in_scope(user, shop, field="shop")
     check_upload(file)
     with transaction.atomic():
         job = core_jobs.create_import_job(
@@ -396,10 +395,7 @@ def list_collect_sites(request: HttpRequest) -> QuerySet[CollectSite]:
 @requires("analytics.view_collectsite")
 def get_collect_site(request: HttpRequest, site_id: ObjectId) -> CollectSite:
     """One collection site; outside the caller's scope it answers 404."""
-    site = CollectSite.objects.for_user(acting_user(request)).filter(pk=site_id).first()
-    if site is None:
-        raise NotFound("采集站点不存在或不在您的权限范围内")
-    return site
+    return get_in_scope(CollectSite, acting_user(request), pk=site_id)
 
 
 @router.post("/analytics/collect-sites", response={201: CollectSiteOut, **ERROR_RESPONSES})

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from shopops.analytics.models import AdSpend, CollectSite, TrafficReport
 from shopops.channels.models import Shop
+from shopops.channels.queries import shop_by_code_or_id
 from shopops.core import audit, tabular
 from shopops.core.errors import InvalidInput, NotFound
 from shopops.core.models import AuditEntry
@@ -464,13 +465,7 @@ def resolve_shop(shop: Shop | int | str | None, actor: Any) -> Shop:
         return shop
     if shop is None or str(shop).strip() == "":
         raise NotFound("请指定店铺（--shop 店铺编码）", fields={"shop": "必填"})
-    shops = Shop.objects.for_user(actor) if getattr(actor, "is_authenticated", False) else Shop.objects.all()
-    found = shops.filter(code=str(shop)).first()
-    if found is None and str(shop).isdigit():
-        found = shops.filter(pk=int(shop)).first()
-    if found is None:
-        raise NotFound(f"店铺 {shop} 不存在或不在您的权限范围内", fields={"shop": "不存在"})
-    return found
+    return shop_by_code_or_id(actor, shop)
 
 
 def _check_permissions(actor: Any, permissions: Sequence[str]) -> None:

@@ -52,11 +52,26 @@ def effective_price(*, sku: Sku, shop: Shop | int | None = None, at: dt.datetime
     return promo.price if promo is not None else sku.sale_price
 
 
+def is_below_cost(sale_price: Decimal, cost_price: Decimal) -> bool:
+    """The one "below cost" rule (低于成本): the sale price is under the cost price (equal is not below)."""
+    return sale_price < cost_price
+
+
+def below_cost_q(prefix: str = "") -> Q:
+    """The same rule as a filter on SKUs (`prefix`, e.g. "skus__", reaches them from another model)."""
+    return Q(**{f"{prefix}sale_price__lt": F(f"{prefix}cost_price")})
+
+
+def filter_below_cost(queryset: QuerySet[Any], below_cost: bool | None, *, prefix: str = "") -> QuerySet[Any]:
+    """Only the SKUs below cost (True), only those at or above cost (False), or all (None)."""
+    if below_cost is None:
+        return queryset
+    return queryset.filter(below_cost_q(prefix)) if below_cost else queryset.exclude(below_cost_q(prefix))
+
+
 def products_below_cost(limit: int | None = None, *, include_inactive: bool = False) -> QuerySet[Sku]:
     """SKUs whose sale price is below their cost price, worst loss first (for the 工作台)."""
-    queryset = Sku.objects.filter(sale_price__lt=F("cost_price")).select_related(
-        "product", "product__category"
-    )
+    queryset = Sku.objects.filter(below_cost_q()).select_related("product", "product__category")
     if not include_inactive:
         queryset = queryset.filter(is_active=True)
     queryset = queryset.order_by(F("sale_price") - F("cost_price"), "pk")
@@ -134,10 +149,7 @@ def sku_list(
         queryset = queryset.filter(product_id=product_id)
     if is_active is not None:
         queryset = queryset.filter(is_active=is_active)
-    if below_cost is True:
-        queryset = queryset.filter(sale_price__lt=F("cost_price"))
-    elif below_cost is False:
-        queryset = queryset.filter(sale_price__gte=F("cost_price"))
+    queryset = filter_below_cost(queryset, below_cost)
     return queryset.order_by("product_id", "merchant_code")
 
 

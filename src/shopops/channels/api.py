@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from shopops.channels import services
+from shopops.channels import queries, services
 from shopops.channels.models import Platform, Shop
 from shopops.core.api import (
     ERROR_RESPONSES,
@@ -19,7 +19,6 @@ from shopops.core.api import (
     ordering_description,
     requires,
 )
-from shopops.core.errors import NotFound
 from shopops.core.pii import shown
 
 router = Router(tags=["channels"])
@@ -115,10 +114,7 @@ def list_shops(request: HttpRequest, filters: Query[ShopFilters]) -> QuerySet[Sh
 @requires("channels.view_shop")
 def get_shop(request: HttpRequest, shop_id: ObjectId) -> Shop:
     """One shop; outside the user's scope it answers 404."""
-    shop = _shops_for(request).filter(pk=shop_id).first()
-    if shop is None:
-        raise NotFound("店铺不存在或不在您的权限范围内")
-    return shop
+    return queries.shop_in_scope(request.auth, shop_id)  # type: ignore[attr-defined]
 
 
 @router.post("/shops", response={201: ShopOut, **ERROR_RESPONSES})

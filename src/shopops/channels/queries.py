@@ -1,4 +1,5 @@
-"""Platform export formats as data: header aliases, status maps and quirks per platform (formats/*.toml)."""
+"""Shop readers (scoped through `core.scope`) and platform export formats as data: header aliases,
+status maps and quirks per platform (formats/*.toml)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 
+from shopops.channels.models import Shop
 from shopops.core.errors import InvalidInput
+from shopops.core.scope import out_of_scope, scoped
 
 FORMATS_DIRECTORY = Path(__file__).resolve().parent / "formats"
 
@@ -115,3 +119,35 @@ def load_platform_format(name: str) -> PlatformFormat:
             f"未知的订单格式：{name}", fields={"format": f"可选：{'、'.join(platform_format_names())}"}
         )
     return _load_file(str(candidate.resolve()), candidate.stat().st_mtime)
+
+
+# shops in a user's scope
+
+
+def shops_for(user: Any) -> QuerySet[Shop]:
+    """The shops `user` may see; an actor that is not a logged-in user (the CLI, a task) sees every shop."""
+    if not getattr(user, "is_authenticated", False):
+        return Shop.objects.all()
+    return scoped(Shop, user)
+
+
+def shop_in_scope(user: Any, shop_id: int, *, field: str | None = None) -> Shop:
+    """The shop with this id within `user`'s scope, else the one out-of-scope 404 (on `field`)."""
+    found = shops_for(user).filter(pk=shop_id).first()
+    if found is None:
+        raise out_of_scope("店铺", field=field)
+    return found
+
+
+def shop_by_code_or_id(user: Any, shop: Shop | int | str, *, field: str = "shop") -> Shop:
+    """The shop named by instance, code or id (codes first), within `user`'s scope."""
+    if isinstance(shop, Shop):
+        return shop
+    text = str(shop).strip()
+    shops = shops_for(user)
+    found = shops.filter(code=text).first()
+    if found is None and text.isdigit():
+        found = shops.filter(pk=int(text)).first()
+    if found is None:
+        raise out_of_scope(f"店铺 {text} ", field=field)
+    return found

@@ -15,7 +15,8 @@ from django.utils.dateparse import parse_datetime
 
 from shopops.channels.models import Platform, Shop
 from shopops.core import audit
-from shopops.core.errors import Conflict, InvalidInput, NotFound
+from shopops.core.errors import Conflict, InvalidInput
+from shopops.core.scope import get_in_scope
 
 EDITABLE_FIELDS = (
     "code",
@@ -149,9 +150,7 @@ def update_shop(*, actor: Any, shop_id: int, changes: dict[str, Any]) -> Shop:
     """Change some fields of a shop the actor may see (others answer not found)."""
     cleaned = _clean(changes)
     with transaction.atomic():
-        shop = Shop.objects.for_user(actor).select_for_update().filter(pk=shop_id).first()
-        if shop is None:
-            raise NotFound("店铺不存在或不在您的权限范围内")
+        shop = get_in_scope(Shop.objects.select_for_update(), actor, what="店铺", pk=shop_id)
         if "code" in cleaned and Shop.objects.filter(code=cleaned["code"]).exclude(pk=shop.pk).exists():
             raise Conflict(f"店铺编码 {cleaned['code']} 已存在", fields={"code": "重复"})
         if "settings" in cleaned:  # a partial settings object: the keys not given keep their values

@@ -12,7 +12,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _gettext
 from django.utils.translation import gettext_lazy as _
@@ -32,6 +32,7 @@ from shopops.core.pii import (
     mask,
     pii_fields,
 )
+from shopops.core.scope import label_of, out_of_scope
 
 REFUSAL_ATTRIBUTE = "_shopops_refusal"
 MASKED_PREFIX = "masked_"
@@ -258,6 +259,13 @@ class ShopOpsModelAdmin(DeclaredLookupsAdmin):
 
     # Scope.
 
+    def get_object_or_404(self, request: HttpRequest, object_id: str) -> Any:
+        """The row behind an admin URL within the user's scope, else the one out-of-scope 404 (core.scope)."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise out_of_scope(label_of(self.model))
+        return obj
+
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
         queryset = super().get_queryset(request)
         if hasattr(queryset, "for_user"):
@@ -421,9 +429,9 @@ class RevealPersonalDataMixin(ShopOpsModelAdmin):
 
     @action(description=_("查看个人信息"), url_path="reveal", permissions=["reveal"], icon="visibility")
     def reveal_personal_data(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None or not self.has_view_or_change_permission(request, obj):
-            raise Http404
+        obj = self.get_object_or_404(request, object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            raise out_of_scope(label_of(self.model))
         form = RevealForm(request.POST or None)
         values: list[tuple[Any, Any]] = []
         if request.method == "POST" and form.is_valid():

@@ -24,6 +24,7 @@ from shopops.core.db import RETRY_AFTER_SECONDS, is_database_busy
 from shopops.core.errors import Conflict, DomainError, InvalidInput
 from shopops.core.money import CENT
 from shopops.core.permissions import check_permission
+from shopops.core.scope import out_of_scope
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -176,7 +177,8 @@ def install_error_handlers(api: NinjaAPI) -> None:  # noqa: C901 - one small han
         return error_response(api, request, 422, "invalid", message, fields)
 
     def on_not_found(request: HttpRequest, exc: Http404 | ObjectDoesNotExist) -> HttpResponse:
-        return error_response(api, request, 404, "not_found", "对象不存在或不在您的权限范围内")
+        scope_error = out_of_scope()
+        return error_response(api, request, 404, scope_error.code, scope_error.message)
 
     def on_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
         return error_response(api, request, 403, "permission_denied", str(exc) or "没有权限")

@@ -22,10 +22,11 @@ from shopops.core.api import (
     ordering_description,
     requires,
 )
-from shopops.core.errors import InvalidInput, NotFound
+from shopops.core.errors import InvalidInput
 from shopops.core.models import Alert, AlertSeverity, AlertStatus, AuditEntry, Notification
 from shopops.core.permissions import check_permission
 from shopops.core.pii import REVEAL_PII_PERMISSION, can_view_pii, mask, pii_fields
+from shopops.core.scope import get_in_scope
 
 router = Router(tags=["core"])
 
@@ -154,12 +155,7 @@ def reveal_personal_data(request: HttpRequest, payload: RevealIn) -> dict[str, A
     check_permission(user, REVEALABLE[payload.object_type])
     # the model is looked up by name: core sits below the apps that own these records
     model = apps.get_model(payload.object_type)
-    records = model._default_manager.all()
-    if hasattr(records, "for_user"):
-        records = records.for_user(user)
-    instance = records.filter(pk=payload.object_id).first()
-    if instance is None:
-        raise NotFound("对象不存在或不在您的权限范围内")
+    instance = get_in_scope(model, user, what="对象", pk=payload.object_id)
     values = services.reveal_personal_data(actor=user, instance=instance, reason=payload.reason.strip())
     return {
         "object_type": payload.object_type,

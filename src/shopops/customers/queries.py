@@ -8,9 +8,9 @@ from typing import Any
 
 from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet
 
-from shopops.core.errors import NotFound
 from shopops.core.permissions import shop_ids_for
 from shopops.core.ratelimit import spend_phone_search
+from shopops.core.scope import out_of_scope
 from shopops.customers.models import Customer, CustomerAccount
 from shopops.customers.services import phone_hash, platform_buyer_id
 
@@ -100,5 +100,5 @@ def customer_detail(user: Any, customer_id: int) -> Customer:
         .first()
     )
     if customer is None:
-        raise NotFound("客户不存在或不在您的权限范围内")
+        raise out_of_scope("客户")
     return customer

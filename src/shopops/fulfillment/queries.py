@@ -23,13 +23,14 @@ from shopops.fulfillment.models import (
     ShipmentLine,
     ShipmentStatus,
 )
-from shopops.orders.models import Order, OrderLine, OrderStatus, ReviewStatus
+from shopops.orders.models import Order, OrderLine, ReviewStatus
+from shopops.orders.queries import SHIPPABLE_STATUSES
 
 DEFAULT_SHIP_WITHIN_HOURS = 48
 DEFAULT_WARNING_HOURS = 12
 HOUR = Decimal("0.1")
 # Orders whose remaining units may be packed into a parcel.
-SHIPPABLE_ORDER_STATUSES = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_SHIPPED})
+SHIPPABLE_ORDER_STATUSES = SHIPPABLE_STATUSES  # the orders app's one can-ship status set
 
 
 def in_open_shipments(line_ids: Iterable[int], *, exclude_shipment_id: int | None = None) -> dict[int, int]:

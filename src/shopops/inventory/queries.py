@@ -9,6 +9,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Sum
 
+from shopops.core.scope import get_in_scope, require_in_scope
 from shopops.inventory.models import (
     BundleComponent,
     Reservation,
@@ -17,7 +18,19 @@ from shopops.inventory.models import (
     StockLevelQuerySet,
     StockMovement,
     StockMovementQuerySet,
+    Warehouse,
 )
+
+
+def warehouse_in_scope(user: Any, warehouse_id: int, *, field: str | None = "warehouse_id") -> Warehouse:
+    """The warehouse with this id in the user's scope, else the one out-of-scope 404 (on `field`)."""
+    return get_in_scope(Warehouse, user, what="仓库", field=field, pk=warehouse_id)
+
+
+def require_warehouse_in_scope(user: Any, warehouse_id: int | None, *, field: str = "warehouse_id") -> None:
+    """Refuse a warehouse id outside the user's scope (None, "not given", passes)."""
+    if warehouse_id is not None:
+        require_in_scope(Warehouse, user, what="仓库", field=field, pk=warehouse_id)
 
 
 def stock_levels(

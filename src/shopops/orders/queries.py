@@ -35,8 +35,11 @@ from shopops.core.errors import InvalidInput, NotFound
 from shopops.core.permissions import shop_ids_for
 from shopops.core.pii import can_view_pii, masked_dict
 from shopops.core.ratelimit import spend_phone_search
+from shopops.core.scope import get_in_scope, out_of_scope
 from shopops.customers.services import phone_hash, platform_buyer_id
 from shopops.orders.models import (
+    FINAL_STATUSES,
+    ORDER_TRANSITIONS,
     PHONE_HASH_SHOWN,
     IssueStatus,
     Order,
@@ -49,6 +52,25 @@ from shopops.orders.models import (
     SavedFilter,
     masked_search_params,
 )
+
+# The one "can this order ship" status set, read off the state machine: the statuses from which an order
+# may move to partially shipped or shipped (待发货 and 部分发货). Parcels, the order services and the 工作台
+# all use it; fulfillment adds its own rule on top (an order judged invalid in review is not packed).
+SHIPPABLE_STATUSES = frozenset(
+    status
+    for status, targets in ORDER_TRANSITIONS.items()
+    if targets & {OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED}
+)
+
+
+def shipping_refusal(order: Order) -> str | None:
+    """Why the order's status does not let it ship, in words (None when it may ship)."""
+    if order.status in SHIPPABLE_STATUSES:
+        return None
+    if order.status in FINAL_STATUSES:
+        return f"订单 {order.external_id} 已{order.get_status_display()}，不能发货"
+    return f"订单 {order.external_id} 状态为“{order.get_status_display()}”，不能发货"
+
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 EARLIEST_DATE = dt.date(2000, 1, 1)
@@ -439,15 +461,19 @@ def order_detail(user: Any, order_id: int) -> Order:
         .first()
     )
     if order is None:
-        raise NotFound("订单不存在或不在您的权限范围内")
+        raise out_of_scope("订单")
     return order
 
 
-def order_in_scope(user: Any, order_id: int) -> Order:
-    order = Order.objects.for_user(user).filter(pk=order_id).first()
-    if order is None:
-        raise NotFound("订单不存在或不在您的权限范围内")
-    return order
+def order_in_scope(user: Any, order_id: int, *, field: str | None = None) -> Order:
+    """The order with this id in the user's shops, else the one out-of-scope 404 (on `field`)."""
+    return get_in_scope(Order, user, what="订单", field=field, pk=order_id)
+
+
+def issue_in_scope(user: Any, issue_id: int) -> OrderIssue:
+    """A review issue of an order in the user's shops (with its order), else the one out-of-scope 404."""
+    issues = OrderIssue.objects.filter(order__in=Order.objects.for_user(user)).select_related("order")
+    return get_in_scope(issues, user, what="审单异常", pk=issue_id)
 
 
 def order_events(user: Any, order_id: int) -> QuerySet[OrderEvent]:

@@ -25,7 +25,8 @@ from shopops.core.api import (
 )
 from shopops.core.errors import NotFound
 from shopops.core.pii import shown
-from shopops.inventory.models import Warehouse
+from shopops.core.scope import get_in_scope
+from shopops.inventory.queries import require_warehouse_in_scope
 from shopops.purchasing import queries, services
 from shopops.purchasing.models import (
     PaymentTerms,
@@ -51,11 +52,7 @@ PositiveUnits = Annotated[int, Field(ge=1, le=MAX_UNITS)]
 
 
 def _warehouse_in_scope(request: HttpRequest, warehouse_id: int | None) -> None:
-    if (
-        warehouse_id is not None
-        and not Warehouse.objects.for_user(acting_user(request)).filter(pk=warehouse_id).exists()
-    ):
-        raise NotFound("仓库不存在或不在您的权限范围内", fields={"warehouse_id": "不存在"})
+    require_warehouse_in_scope(acting_user(request), warehouse_id)
 
 
 # suppliers
@@ -377,10 +374,7 @@ def list_purchase_orders(
 
 
 def _order(request: HttpRequest, po_id: int) -> PurchaseOrder:
-    order = queries.purchase_orders(user=acting_user(request)).filter(pk=po_id).first()
-    if order is None:
-        raise NotFound("采购单不存在或不在您的权限范围内")
-    return order
+    return get_in_scope(queries.purchase_orders(user=acting_user(request)), acting_user(request), pk=po_id)
 
 
 @router.get("/purchasing/orders/{po_id}", response={200: PurchaseOrderDetailOut, **ERROR_RESPONSES})

@@ -19,6 +19,7 @@ from shopops.core.audit import user_or_none
 from shopops.core.errors import Conflict, InvalidInput, NotFound
 from shopops.orders import services as order_services
 from shopops.orders.models import Order
+from shopops.orders.services.common import RefundTooLarge as RefundTooLarge  # one error: orders owns refunds
 
 REFERENCE_TYPE = "aftersale"
 VIA_VALUES = frozenset({"admin", "api", "import", "system", "demo"})
@@ -34,12 +35,6 @@ class UnitsNotAvailable(Conflict):
     """More units than the order line still has (bought − refunded − in other open cases)."""
 
     code = "units_not_available"
-
-
-class RefundTooLarge(Conflict):
-    """More money than the case, the order or its shipping fee still allows."""
-
-    code = "refund_too_large"
 
 
 class OrderNotEligible(Conflict):

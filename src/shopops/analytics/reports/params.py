@@ -16,9 +16,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from shopops.channels.models import Platform, Shop
+from shopops.channels.models import Platform
+from shopops.channels.queries import shop_by_code_or_id
 from shopops.core.errors import InvalidInput, NotFound
 from shopops.core.permissions import shop_ids_for
+from shopops.core.scope import OutOfScope
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 MAX_RANGE_DAYS = 3 * 366
@@ -111,14 +113,10 @@ def scoped_shop_ids(user: Any, shop: int | str | None) -> tuple[int, ...] | None
     """The shops a report covers: the one named (by id or code, within the user's scope), else the
     user's whole scope (None when the user sees every shop)."""
     if shop is not None and str(shop).strip() != "":
-        shops = Shop.objects.for_user(user)
-        text = str(shop).strip()
-        found = shops.filter(code=text).values_list("pk", flat=True).first()
-        if found is None and text.isdigit():
-            found = shops.filter(pk=int(text)).values_list("pk", flat=True).first()
-        if found is None:
-            raise UnknownShop(f"店铺 {text} 不存在或不在您的权限范围内", fields={"shop": "不存在"})
-        return (found,)
+        try:
+            return (shop_by_code_or_id(user, str(shop)).pk,)
+        except OutOfScope as refused:  # the report API documents its own code for a bad shop filter
+            raise UnknownShop(refused.message, fields=refused.fields) from refused
     allowed = shop_ids_for(user)
     if allowed is None:
         return None

@@ -13,8 +13,10 @@ from django.db import transaction
 
 from shopops.analytics.models import CollectSite, IPMode, ReportKind, ReportSubscription
 from shopops.channels.models import Shop
+from shopops.channels.queries import shop_in_scope
 from shopops.core import audit
 from shopops.core.errors import Conflict, InvalidInput, NotFound, required_text
+from shopops.core.scope import get_in_scope, require_all_in_scope
 
 SITE_KEY_PREFIX = "site_"
 SITE_FIELDS = ("name", "allowed_origins", "ip_mode", "honour_dnt", "require_consent", "is_active")
@@ -30,17 +32,11 @@ def new_site_key() -> str:
 
 
 def _shop_in_scope(actor: Any, shop_id: int) -> Shop:
-    shop = Shop.objects.for_user(actor).filter(pk=shop_id).first()
-    if shop is None:
-        raise NotFound("店铺不存在或不在您的权限范围内", fields={"shop": "不存在"})
-    return shop
+    return shop_in_scope(actor, shop_id, field="shop")
 
 
 def _site_in_scope(actor: Any, site_id: int) -> CollectSite:
-    site = CollectSite.objects.for_user(actor).select_for_update().filter(pk=site_id).first()
-    if site is None:
-        raise NotFound("采集站点不存在或不在您的权限范围内")
-    return site
+    return get_in_scope(CollectSite.objects.select_for_update(), actor, pk=site_id)
 
 
 def _check_site_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -110,10 +106,8 @@ def _subscription(actor: Any, subscription_id: int) -> ReportSubscription:
 
 def _shops(actor: Any, shop_ids: Iterable[int]) -> list[Shop]:
     wanted = sorted(set(shop_ids))
-    shops = list(Shop.objects.for_user(actor).filter(pk__in=wanted).order_by("pk"))
-    if len(shops) != len(wanted):
-        raise NotFound("店铺不存在或不在您的权限范围内", fields={"shops": "含不存在的店铺"})
-    return shops
+    require_all_in_scope(Shop, actor, wanted, what="店铺", field="shops")
+    return list(Shop.objects.filter(pk__in=wanted).order_by("pk"))
 
 
 def create_subscription(

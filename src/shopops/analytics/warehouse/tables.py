@@ -24,34 +24,13 @@ import duckdb
 import pyarrow as pa
 from django.conf import settings
 
+from shopops.analytics.collect import schema as collect_schema
+
 MONEY = pa.decimal128(18, 2)
 TS = pa.timestamp("us", tz="UTC")
 
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("type", pa.string()),
-        ("ts", TS),
-        ("day", pa.date32()),
-        ("shop_id", pa.int64()),
-        ("channel", pa.string()),
-        ("visitor_id", pa.string()),
-        ("session_id", pa.string()),
-        ("path", pa.string()),
-        ("url", pa.string()),
-        ("referrer", pa.string()),
-        ("source", pa.string()),
-        ("medium", pa.string()),
-        ("campaign", pa.string()),
-        ("product", pa.string()),
-        ("sku", pa.string()),
-        ("order_id", pa.string()),
-        ("amount", MONEY),
-        ("device", pa.string()),
-        ("ip_key", pa.string()),
-        ("received_at", TS),
-    ]
-)
+# The compacted events' schema is declared once, where the collector writes them.
+EVENTS_SCHEMA = collect_schema.EVENTS_SCHEMA
 
 ORDERS_SCHEMA = pa.schema(
     [

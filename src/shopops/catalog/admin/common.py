@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -82,11 +82,8 @@ class BelowCostFilter(admin.SimpleListFilter):
         return [("yes", _("是")), ("no", _("否"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(sale_price__lt=F("cost_price"))
-        if self.value() == "no":
-            return queryset.filter(sale_price__gte=F("cost_price"))
-        return queryset
+        below = {"yes": True, "no": False}.get(self.value() or "")
+        return catalog_queries.filter_below_cost(queryset, below)
 
 
 class PriceFieldsMixin:

@@ -6,9 +6,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
@@ -109,9 +108,7 @@ class ChannelListingAdmin(ShopOpsModelAdmin):
         return self._change_status(request, queryset, ListingStatus.DELISTED)
 
     def _detail_status(self, request: HttpRequest, object_id: str, status: str) -> HttpResponse:
-        listing = self.get_object(request, unquote(object_id))
-        if listing is None:
-            raise Http404
+        listing = self.get_object_or_404(request, object_id)
         queryset = self.get_queryset(request).filter(pk=listing.pk)
         if request.method == "POST":
             response = self._change_status(request, queryset, status, apply=True)

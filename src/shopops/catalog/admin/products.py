@@ -16,6 +16,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeNumericFilter, RelatedDropdownFilter
 from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminSelectWidget
 
+from shopops.catalog import queries as catalog_queries
 from shopops.catalog import services as catalog_services
 from shopops.catalog.admin.common import (
     GUARDED_FIELDS,
@@ -411,7 +412,7 @@ class SkuAdmin(PriceFieldsMixin, ProductImportExportAdmin):
     @admin.display(description=_("价格提醒"))
     def below_cost_flag(self, sku: Sku) -> Any:
         # only listed for users who may see costs (without_cost drops it for the others)
-        if sku.sale_price < sku.cost_price:
+        if catalog_queries.is_below_cost(sku.sale_price, sku.cost_price):
             return danger_label(_("低于成本"))
         if sku.min_price is not None and sku.sale_price < sku.min_price:
             return danger_label(_("低于最低售价"))

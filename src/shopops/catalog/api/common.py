@@ -3,30 +3,29 @@
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from shopops.catalog import queries as catalog_queries
 from shopops.catalog.models import Category, ListingStatus, Sku
+from shopops.channels import queries as channel_queries
 from shopops.channels.models import Shop
 from shopops.core.api import DateTimeOut, MoneyOut, acting_user
 from shopops.core.errors import NotFound
 from shopops.core.permissions import check_permission
+from shopops.core.scope import out_of_scope
 
 # One router for the whole catalog API; the sub-modules register their operations on it.
 router = Router(tags=["catalog"])
 
 
 def not_found(what: str) -> NotFound:
-    return NotFound(f"{what}不存在或不在您的权限范围内")
+    return out_of_scope(what)
 
 
 def shop_in_scope(request: HttpRequest, shop_id: int) -> Shop:
-    shop = Shop.objects.for_user(acting_user(request)).filter(pk=shop_id).first()
-    if shop is None:
-        raise not_found("店铺")
-    return shop
+    return channel_queries.shop_in_scope(acting_user(request), shop_id)
 
 
 def descendant_ids(category_id: int) -> set[int]:
@@ -64,9 +63,7 @@ def filter_skus(skus: QuerySet[Sku], filters: Any) -> QuerySet[Sku]:
         skus = skus.filter(product__brand_id=filters.brand)
     if filters.is_active is not None:
         skus = skus.filter(is_active=filters.is_active)
-    if filters.below_cost is not None:
-        below = Q(sale_price__lt=F("cost_price"))
-        skus = skus.filter(below if filters.below_cost else ~below)
+    skus = catalog_queries.filter_below_cost(skus, filters.below_cost)
     return skus
 
 

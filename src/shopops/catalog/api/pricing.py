@@ -10,7 +10,7 @@ from ninja.pagination import paginate
 from pydantic import WithJsonSchema
 
 from shopops.catalog import services
-from shopops.catalog.api.common import filter_skus, find_sku, not_found, router, shop_in_scope
+from shopops.catalog.api.common import filter_skus, find_sku, router, shop_in_scope
 from shopops.catalog.models import (
     PriceField,
     PriceHistory,
@@ -32,6 +32,7 @@ from shopops.core.api import (
     requires,
 )
 from shopops.core.errors import InvalidInput
+from shopops.core.scope import require_in_scope
 
 # Every SKU a bulk adjustment may touch at once; larger runs go through the import.
 BULK_PRICE_MAX_SKUS = 5000
@@ -219,8 +220,7 @@ def create_promo_price(request: HttpRequest, payload: PromoPriceIn) -> Status[Pr
 @requires("catalog.change_promoprice")
 def deactivate_promo_price(request: HttpRequest, promo_id: ObjectId) -> PromoPrice:
     """Stop a promotional price early."""
-    if not PromoPrice.objects.for_user(acting_user(request)).filter(pk=promo_id).exists():
-        raise not_found("活动价")
+    require_in_scope(PromoPrice, acting_user(request), what="活动价", pk=promo_id)
     return services.deactivate_promo_price(promo_id=promo_id, actor=acting_user(request))
 
 

@@ -1,10 +1,11 @@
 """Catalog API: products (SPU) and their SKUs."""
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Schema, Status
 from ninja.pagination import paginate
 
+from shopops.catalog import queries as catalog_queries
 from shopops.catalog import services
 from shopops.catalog.api.common import (
     ListingOut,
@@ -111,7 +112,7 @@ class ProductFilters(Schema):
 
 
 def _below_cost_skus() -> QuerySet[Sku]:
-    return Sku.objects.filter(is_active=True, sale_price__lt=F("cost_price"))
+    return Sku.objects.filter(catalog_queries.below_cost_q(), is_active=True)
 
 
 def _filter_products(

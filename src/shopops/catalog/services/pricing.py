@@ -18,6 +18,7 @@ from shopops.catalog.models import (
     PricingPolicy,
     Sku,
 )
+from shopops.catalog.queries import is_below_cost
 from shopops.catalog.services.common import (
     GuardIssue,
     PriceChange,
@@ -81,7 +82,7 @@ def _guard_issues(
 ) -> list[GuardIssue]:
     blocks_by_mode = policy.mode == GuardMode.BLOCK
     issues: list[GuardIssue] = []
-    if sale_price < cost_price:
+    if is_below_cost(sale_price, cost_price):
         # Below cost also means below any margin ≥ 0, so the margin rule is not repeated.
         message = f"售价 {format_cny(sale_price)} 低于成本价 {format_cny(cost_price)}"
         issues.append(GuardIssue("below_cost", message, policy.block_below_cost or blocks_by_mode))

@@ -16,6 +16,7 @@ from shopops.core.api import (
     ordering_description,
 )
 from shopops.core.errors import NotFound
+from shopops.core.scope import get_in_scope, require_all_in_scope
 from shopops.fulfillment.models import (
     Shipment,
     ShipmentLine,
@@ -24,7 +25,7 @@ from shopops.fulfillment.models import (
     TrackingEvent,
     TrackingState,
 )
-from shopops.inventory.models import Warehouse
+from shopops.inventory import queries as inventory_queries
 from shopops.orders.models import Order, OrderLine
 
 router = Router(tags=["fulfillment"])
@@ -176,21 +177,12 @@ def filtered_shipments(shipments: QuerySet[Shipment], filters: ShipmentFilters) 
 
 
 def shipment_or_404(request: HttpRequest, shipment_id: int) -> Shipment:
-    shipment = (
-        scoped_shipments(request)
-        .prefetch_related("tracking_events", "lines__order_line")
-        .filter(pk=shipment_id)
-        .first()
-    )
-    if shipment is None:
-        raise NotFound("发货单不存在或不在您的权限范围内")
-    return shipment
+    shipments = scoped_shipments(request).prefetch_related("tracking_events", "lines__order_line")
+    return get_in_scope(shipments, acting_user(request), what="发货单", pk=shipment_id)
 
 
 def require_orders_in_scope(request: HttpRequest, order_ids: set[int]) -> None:
-    visible = Order.objects.for_user(acting_user(request)).filter(pk__in=order_ids).count()
-    if visible != len(order_ids):
-        raise NotFound("订单不存在或不在您的权限范围内", fields={"order_ids": "不存在"})
+    require_all_in_scope(Order, acting_user(request), order_ids, what="订单", field="order_ids")
 
 
 def require_lines_in_scope(request: HttpRequest, line_ids: set[int]) -> None:
@@ -202,8 +194,4 @@ def require_lines_in_scope(request: HttpRequest, line_ids: set[int]) -> None:
 
 
 def require_warehouse_in_scope(request: HttpRequest, warehouse_id: int | None) -> None:
-    if (
-        warehouse_id is not None
-        and not Warehouse.objects.for_user(acting_user(request)).filter(pk=warehouse_id).exists()
-    ):
-        raise NotFound("仓库不存在或不在您的权限范围内", fields={"warehouse_id": "不存在"})
+    inventory_queries.require_warehouse_in_scope(acting_user(request), warehouse_id)

@@ -14,8 +14,10 @@ from shopops.fulfillment.queries import (
     open_quantities,
 )
 from shopops.inventory.models import Warehouse
-from shopops.orders.models import FINAL_STATUSES, Order, OrderStatus, ReviewStatus
+from shopops.orders import queries as order_queries
+from shopops.orders.models import Order, OrderStatus, ReviewStatus
 from shopops.orders.services import common as order_common
+from shopops.orders.services.common import OrderNotShippable
 
 # Orders that went out through the platform (or partly did): a platform parcel can stand for them.
 SHIPPED_ORDER_STATUSES = frozenset(
@@ -25,10 +27,6 @@ SHIPPED_ORDER_STATUSES = frozenset(
 
 class ShipmentStateError(Conflict):
     code = "illegal_shipment_transition"
-
-
-class OrderNotShippable(Conflict):
-    code = "order_not_shippable"
 
 
 class QuantityExceedsOpen(Conflict):
@@ -61,16 +59,10 @@ def lock_shipment(shipment_id: int) -> Shipment:
 
 
 def check_shippable(order: Order) -> None:
-    if order.status in FINAL_STATUSES:
-        raise OrderNotShippable(
-            f"订单 {order.external_id} 已{order.get_status_display()}，不能发货",
-            fields={"order_id": order.get_status_display()},
-        )
-    if order.status not in SHIPPABLE_ORDER_STATUSES:
-        raise OrderNotShippable(
-            f"订单 {order.external_id} 状态为“{order.get_status_display()}”，不能发货",
-            fields={"order_id": order.get_status_display()},
-        )
+    """The orders app's can-ship status rule, plus fulfillment's own: an order judged invalid is not packed."""
+    refusal = order_queries.shipping_refusal(order)
+    if refusal is not None:
+        raise OrderNotShippable(refusal, fields={"order_id": order.get_status_display()})
     if order.review_status == ReviewStatus.INVALID:
         raise OrderNotShippable(
             f"订单 {order.external_id} 已判为无效订单，不能发货", fields={"order_id": "无效订单"}

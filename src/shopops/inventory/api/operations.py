@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Schema, Status
 from ninja.pagination import paginate
 
+from shopops.channels import queries as channel_queries
 from shopops.channels.models import Shop
 from shopops.core.api import (
     ERROR_RESPONSES,
@@ -18,7 +19,8 @@ from shopops.core.api import (
     acting_user,
     requires,
 )
-from shopops.core.errors import Conflict, InvalidInput, NotFound
+from shopops.core.errors import Conflict, InvalidInput
+from shopops.core.scope import get_in_scope, out_of_scope
 from shopops.inventory import services as inventory_services
 from shopops.inventory.api.stock import MAX_QUANTITY, _warehouse_in_scope, router
 from shopops.inventory.models import (
@@ -145,10 +147,9 @@ def _stocktakes(request: HttpRequest) -> QuerySet[Stocktake]:
 
 
 def _stocktake_in_scope(request: HttpRequest, stocktake_id: int) -> Stocktake:
-    stocktake = _stocktakes(request).filter(pk=stocktake_id).first()
-    if stocktake is None:
-        raise NotFound("盘点单不存在或不在您的权限范围内", fields={"stocktake_id": "不存在"})
-    return stocktake
+    return get_in_scope(
+        _stocktakes(request), acting_user(request), what="盘点单", field="stocktake_id", pk=stocktake_id
+    )
 
 
 def _is_hidden(stocktake: Stocktake) -> bool:
@@ -353,7 +354,7 @@ def _transfer_in_scope(request: HttpRequest, transfer_id: int, *, side: str | No
     if transfer is not None and side is not None and allowed is not None:
         transfer = transfer if getattr(transfer, f"{side}_id") in allowed else None
     if transfer is None:
-        raise NotFound("调拨单不存在或不在您的权限范围内", fields={"transfer_id": "不存在"})
+        raise out_of_scope("调拨单", field="transfer_id")
     return transfer
 
 
@@ -545,10 +546,7 @@ class ChannelStockOut(Schema):
 
 
 def _shop_in_scope(request: HttpRequest, shop_id: int) -> Shop:
-    shop = Shop.objects.for_user(acting_user(request)).filter(pk=shop_id).first()
-    if shop is None:
-        raise NotFound("店铺不存在或不在您的权限范围内", fields={"shop_id": "不存在"})
-    return shop
+    return channel_queries.shop_in_scope(acting_user(request), shop_id, field="shop_id")
 
 
 @router.get("/inventory/channel-stock-rules", response={200: list[ChannelRuleOut], **ERROR_RESPONSES})

@@ -31,6 +31,7 @@ from shopops.core.api import (
     run_idempotent,
 )
 from shopops.core.errors import InvalidInput, NotFound
+from shopops.core.scope import out_of_scope
 from shopops.inventory import queries as inventory_queries
 from shopops.inventory import reports
 from shopops.inventory import services as inventory_services
@@ -65,14 +66,11 @@ DecimalOut = Annotated[
 
 
 def _not_found(what: str) -> NotFound:
-    return NotFound(f"{what}不存在或不在您的权限范围内")
+    return out_of_scope(what)
 
 
 def _warehouse_in_scope(request: HttpRequest, warehouse_id: int, *, field: str = "warehouse_id") -> Warehouse:
-    warehouse = Warehouse.objects.for_user(acting_user(request)).filter(pk=warehouse_id).first()
-    if warehouse is None:
-        raise NotFound("仓库不存在或不在您的权限范围内", fields={field: "不存在"})
-    return warehouse
+    return inventory_queries.warehouse_in_scope(acting_user(request), warehouse_id, field=field)
 
 
 # warehouses

@@ -8,12 +8,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import (
     FileResponse,
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseNotAllowed,
@@ -287,9 +285,7 @@ class OrderAdmin(OrderImportAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin):
 
     def _order_in_scope(self, request: HttpRequest, object_id: str) -> Order:
         """The order, if it exists within the user's shops (else 404, the same as a missing one)."""
-        order = self.get_object(request, unquote(object_id))
-        if order is None:
-            raise Http404(gettext("订单不存在或不在您的权限范围内"))
+        order = self.get_object_or_404(request, object_id)
         if not self.has_view_or_change_permission(request, order):
             raise PermissionDenied
         return order

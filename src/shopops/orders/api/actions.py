@@ -14,7 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, Header, Schema
 
-from shopops.channels.models import Platform, Shop
+from shopops.channels import queries as channel_queries
+from shopops.channels.models import Platform
 from shopops.core.api import (
     ERROR_RESPONSES,
     DateTimeIn,
@@ -28,9 +29,9 @@ from shopops.core.api import (
     requires,
     run_idempotent,
 )
-from shopops.core.errors import InvalidInput, NotFound
+from shopops.core.errors import InvalidInput
 from shopops.core.pii import shown
-from shopops.orders import services
+from shopops.orders import queries, services
 from shopops.orders.api.common import router
 from shopops.orders.models import (
     IssueStatus,
@@ -164,21 +165,11 @@ class IssueWrittenOut(Schema):
 
 
 def _order_in_scope(request: HttpRequest, order_id: int) -> Order:
-    order = Order.objects.for_user(acting_user(request)).filter(pk=order_id).first()
-    if order is None:
-        raise NotFound("订单不存在或不在您的权限范围内", code="order_not_found")
-    return order
+    return queries.order_in_scope(acting_user(request), order_id)
 
 
 def _issue_in_scope(request: HttpRequest, issue_id: int) -> OrderIssue:
-    issue = (
-        OrderIssue.objects.filter(pk=issue_id, order__in=Order.objects.for_user(acting_user(request)))
-        .select_related("order")
-        .first()
-    )
-    if issue is None:
-        raise NotFound("审单异常不存在或不在您的权限范围内", code="issue_not_found")
-    return issue
+    return queries.issue_in_scope(acting_user(request), issue_id)
 
 
 def _serialized(request: HttpRequest, order: Order) -> dict[str, Any]:
@@ -238,9 +229,7 @@ def create_order(
     key = idempotency_key(idempotency_key_header, required=True)
 
     def create() -> tuple[int, dict[str, Any], str]:
-        shop = Shop.objects.for_user(user).filter(pk=payload.shop_id).first()
-        if shop is None:
-            raise NotFound("店铺不存在或不在您的权限范围内", fields={"shop_id": "不存在"})
+        shop = channel_queries.shop_in_scope(user, payload.shop_id, field="shop_id")
         if shop.platform != Platform.OWN:
             raise InvalidInput("只能通过接口为自营网店创建订单", fields={"shop_id": "须为自营网店"})
         existed = Order.objects.filter(shop=shop, external_id=payload.external_id.strip()).exists()

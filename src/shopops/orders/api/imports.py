@@ -11,12 +11,10 @@ from django.http import HttpRequest
 from ninja import File, Form, Status
 from ninja.files import UploadedFile
 
-from shopops.channels.models import Shop
-from shopops.channels.queries import load_platform_format
+from shopops.channels.queries import load_platform_format, shop_in_scope
 from shopops.core import jobs as core_jobs
 from shopops.core.api import ERROR_RESPONSES, ObjectId, acting_user, requires
 from shopops.core.api_imports import ImportJobOut, check_upload, import_job_out, own_import_job
-from shopops.core.errors import NotFound
 from shopops.core.permissions import check_permission
 from shopops.orders import tasks as order_tasks
 from shopops.orders.api.common import router
@@ -54,9 +52,7 @@ def import_orders_file(
     Also needs orders.change_order; the shop must be in the caller's scope (else 404).
     """
     user = _importer(request)
-    target = Shop.objects.for_user(user).filter(pk=shop).first()
-    if target is None:
-        raise NotFound("店铺不存在或不在您的权限范围内", fields={"shop": "不存在"})
+    target = shop_in_scope(user, shop, field="shop")
     check_upload(file)
     name = "" if format == "auto" else format
     label = str(load_platform_format(name).label) if name else "自动识别（按表头）"

@@ -26,10 +26,11 @@ from shopops.channels.queries import (
     UnknownFormat,
     load_platform_format,
     platform_format_names,
+    shop_by_code_or_id,
 )
 from shopops.core import tabular
 from shopops.core.db import has_single_writer
-from shopops.core.errors import DomainError, InvalidInput, NotFound
+from shopops.core.errors import DomainError, InvalidInput
 from shopops.core.permissions import check_permission
 from shopops.core.tabular import Column, HeaderMap, ImportRefused, ImportResult, Mode, RowError, TableRow
 from shopops.orders.imports.reading import Reading, columns_for, shop_zone
@@ -61,18 +62,7 @@ def detect_platform_format(header: list[Any]) -> PlatformFormat:
 
 
 def _shop(shop: Shop | int | str, actor: Any) -> Shop:
-    if isinstance(shop, Shop):
-        found: Shop | None = shop
-    else:
-        shops = (
-            Shop.objects.for_user(actor) if getattr(actor, "is_authenticated", False) else Shop.objects.all()
-        )
-        found = shops.filter(code=str(shop)).first()
-        if found is None and str(shop).isdigit():
-            found = shops.filter(pk=int(shop)).first()
-    if found is None:
-        raise NotFound(f"店铺 {shop} 不存在或不在您的权限范围内", fields={"shop": "不存在"})
-    return found
+    return shop_by_code_or_id(actor, shop)
 
 
 def _check_header(platform_format: PlatformFormat, header: HeaderMap) -> None:

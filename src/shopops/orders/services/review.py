@@ -27,8 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from shopops.core import audit
-from shopops.core.errors import InvalidInput, NotFound, required_text
+from shopops.core.errors import InvalidInput, required_text
 from shopops.core.permissions import check_permission
+from shopops.core.scope import out_of_scope
 from shopops.orders.models import (
     IssueStatus,
     Order,
@@ -646,7 +647,7 @@ def _locked_issue(actor: Any, issue_id: int) -> OrderIssue:
             .first()
         )
     if issue is None:
-        raise NotFound("审单异常不存在或不在您的权限范围内", fields={"issue_id": "不存在"})
+        raise out_of_scope("审单异常", field="issue_id")
     if issue.status != IssueStatus.OPEN:
         raise InvalidInput(
             "该异常已处理", fields={"issue_id": f"状态为 {issue.status}"}, code="issue_settled"

@@ -34,6 +34,7 @@ from shopops.orders.models import (
     OrderStatus,
     StockState,
 )
+from shopops.orders.queries import shipping_refusal
 from shopops.orders.services.common import (
     LINE_REFERENCE_TYPE,
     SHIPPED_STATUSES,
@@ -294,11 +295,9 @@ def record_shipment(
         orders = lock_orders(order_ids)
         found = _shipment_lines(lines)
         for order in orders:
-            if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_SHIPPED):
-                raise OrderNotShippable(
-                    f"订单 {order.external_id} 当前状态「{order.get_status_display()}」不能发货",
-                    fields={"order_id": str(order.pk)},
-                )
+            refusal = shipping_refusal(order)
+            if refusal is not None:
+                raise OrderNotShippable(refusal, fields={"order_id": order.get_status_display()})
         for order in orders:
             _ship_order(
                 order,
