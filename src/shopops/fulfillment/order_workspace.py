@@ -98,8 +98,11 @@ def panels(request: HttpRequest, order: Order) -> list[Panel]:
                 "can_cancel": can_change and ShipmentStatus.CANCELLED in moves,
             }
         )
+    lines = list(order.lines.all())
     refusal = _shippable_reason(order)
-    left = sum(queries.open_quantities(order.lines.all()).values()) if refusal is None else 0
+    if refusal is not None and not any(queries.left_to_ship(line) for line in lines):
+        refusal = None  # everything has left: nothing to explain
+    left = sum(queries.open_quantities(lines).values()) if refusal is None else 0
     partners = _merge_partners(request, order) if can_change and refusal is None and left else []
     context = {
         "order": order,
@@ -107,7 +110,7 @@ def panels(request: HttpRequest, order: Order) -> list[Panel]:
         "left": left,
         "refusal": refusal,
         "can_create": can_change and refusal is None and left > 0,
-        "can_split": can_change and refusal is None and left > 0 and order.lines.count() > 1,
+        "can_split": can_change and refusal is None and left > 0 and len(lines) > 1,
         "partners": partners,
         "carriers": list(Carrier.objects.filter(is_active=True).order_by("code").values_list("pk", "name")),
         "urls": {name: action_url(order, name) for name in ACTIONS},

@@ -14,7 +14,7 @@ from typing import Any
 from django.apps import apps
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from shopops.core.money import format_cny
 from shopops.core.pii import can_view_pii, mask, pii_fields
@@ -47,6 +47,7 @@ VIA_LABELS: dict[str, Any] = {
     "import": gettext_lazy("导入"),
     "system": gettext_lazy("系统"),
     "demo": gettext_lazy("演示数据"),
+    "manual": gettext_lazy("手工录入"),
     "task": gettext_lazy("后台任务"),
 }
 KIND_ICONS: dict[str, str] = {
@@ -243,7 +244,7 @@ def _shipment(event: OrderEvent, user: Any) -> str:
         text += "：" + " ".join(part for part in (carrier, number) if part)
     units = _units(changes)
     if units:
-        text += _("，%(units)d 件") % {"units": units}
+        text += ngettext("，%(units)d 件", "，%(units)d 件", units) % {"units": units}
     if event.to_status and event.to_status != event.from_status:
         text += _("（订单%(status)s）") % {"status": _choice(OrderStatus, event.to_status)}
     return text
@@ -258,7 +259,7 @@ def _refund(event: OrderEvent, user: Any) -> str:
     text = _("退款 %(amount)s") % {"amount": amount}
     units = _units(changes)
     if units:
-        text += _("，%(units)d 件") % {"units": units}
+        text += ngettext("，%(units)d 件", "，%(units)d 件", units) % {"units": units}
     pair = _pair(changes, "refund_status")
     if pair is not None and pair[0] != pair[1]:
         text += _("（退款状态：%(before)s → %(after)s）") % {
@@ -350,7 +351,7 @@ def entries(events: Iterable[OrderEvent], user: Any, *, zone: str = "Asia/Shangh
                 icon=KIND_ICONS.get(event.kind, "history"),
                 text=describe(event, user),
                 actor=(actor.get_full_name() or actor.get_username()) if actor is not None else _("系统"),
-                via=str(VIA_LABELS.get(event.via, event.via or "")),
+                via=str(VIA_LABELS.get(event.via, "")),  # an unknown channel code is not shown
             )
         )
     return rows

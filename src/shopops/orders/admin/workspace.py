@@ -229,6 +229,9 @@ class LineRow:
     image: str
     stock: str
     stock_short: bool
+    unit_price: str
+    discount: str
+    amount: str
 
 
 def _image_url(line: OrderLine) -> str:
@@ -268,6 +271,9 @@ def line_rows(user: Any, order: Order) -> list[LineRow]:
                 image=_image_url(line),
                 stock=stock,
                 stock_short=short,
+                unit_price=money(line.unit_price),
+                discount=money(line.discount),
+                amount=money(line.amount),
             )
         )
     return rows
