@@ -19,11 +19,9 @@ from unfold.contrib.filters.admin import RelatedDropdownFilter
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from shopops.catalog.models import Sku
-from shopops.channels import queries as channel_queries
 from shopops.channels.models import Shop
 from shopops.core.admin_tools import ShopOpsModelAdmin, refusal_text
 from shopops.core.errors import DomainError
-from shopops.core.scope import out_of_scope
 from shopops.orders import queries, services
 from shopops.orders.admin.common import REVIEW_PERMISSION
 from shopops.orders.models import SkuMapping
@@ -45,7 +43,7 @@ class BulkForm(forms.Form):
         ],
         widget=UnfoldAdminSelectWidget(),
     )
-    prefix = forms.CharField(
+    code_prefix = forms.CharField(
         label=_("前缀"), max_length=30, required=False, widget=UnfoldAdminTextInputWidget()
     )
 
@@ -130,9 +128,10 @@ class SkuMappingAdmin(ShopOpsModelAdmin):
             raise PermissionDenied
 
     def _shop(self, request: HttpRequest, raw: Any) -> Shop:
-        if not str(raw).isdigit():
-            raise out_of_scope("店铺")
-        return channel_queries.shop_in_scope(request.user, int(raw))
+        shop = Shop.objects.for_user(request.user).filter(pk=raw).first() if str(raw).isdigit() else None
+        if shop is None:
+            raise Http404(_("店铺不存在或不在您的权限范围内"))
+        return shop
 
     def unmatched_view(self, request: HttpRequest) -> HttpResponse:
         self._require(request, write=False)
@@ -186,7 +185,7 @@ class SkuMappingAdmin(ShopOpsModelAdmin):
                     merchant_code=key[0],
                     title=key[1],
                     spec=key[2],
-                    sku_id=request.POST.get("sku_id", ""),
+                    sku_id=int(chosen) if (chosen := request.POST.get("sku_id", "")).isdigit() else 0,
                 )
             except DomainError as refused:
                 error = refusal_text(refused)
@@ -222,7 +221,7 @@ class SkuMappingAdmin(ShopOpsModelAdmin):
         if form.is_valid():
             shop = form.cleaned_data["shop"]
             mode = form.cleaned_data["mode"]
-            prefix = form.cleaned_data["prefix"]
+            prefix = form.cleaned_data["code_prefix"]
             try:
                 if request.method == "POST" and request.POST.get("step") == "apply":
                     result = services.bulk_map(actor=request.user, shop_id=shop.pk, mode=mode, prefix=prefix)

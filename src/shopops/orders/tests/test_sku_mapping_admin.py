@@ -101,7 +101,7 @@ def test_bulk_preview_writes_nothing_and_apply_maps(make_user, waiting):
     shop, _other = waiting
     sku = create_sku(merchant_code="77")
     client = client_for(make_user("operations"))
-    params = {"shop": shop.pk, "mode": "strip_prefix", "prefix": "TB-"}
+    params = {"shop": shop.pk, "mode": "strip_prefix", "code_prefix": "TB-"}
 
     preview = client.get(reverse(BULK), params)
 
