@@ -902,8 +902,8 @@ class StartStocktakeForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         visible = Warehouse.objects.for_user(user).filter(is_active=True)
-        self.fields["warehouse"].queryset = visible
-        self.fields["location"].queryset = Location.objects.filter(
+        self.fields["warehouse"].queryset = visible  # type: ignore[attr-defined]
+        self.fields["location"].queryset = Location.objects.filter(  # type: ignore[attr-defined]
             warehouse__in=visible, is_active=True
         ).select_related("warehouse")
         self.sku_ids: list[int] = []
@@ -1261,8 +1261,10 @@ class TransferForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["source"].queryset = Warehouse.objects.for_user(user).filter(is_active=True)
-        self.fields["destination"].queryset = Warehouse.objects.filter(is_active=True)
+        self.fields["source"].queryset = Warehouse.objects.for_user(user).filter(  # type: ignore[attr-defined]
+            is_active=True
+        )
+        self.fields["destination"].queryset = Warehouse.objects.filter(is_active=True)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

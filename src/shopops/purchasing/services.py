@@ -823,7 +823,7 @@ def _add_to_draft(
     """Add suggested units to an existing draft of the same supplier and warehouse (a SKU already on it
     gets the units on top: open drafts count as purchase in transit, so a suggestion is units still
     missing)."""
-    current = {
+    current: dict[int, dict[str, Any]] = {
         line.sku_id: {"sku_id": line.sku_id, "quantity": line.quantity, "unit_price": line.unit_price}
         for line in order.lines.order_by("pk")
     }
