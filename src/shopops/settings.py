@@ -252,16 +252,22 @@ IMPORT_XLSX_MAX_MEMORY_MB = int(os.environ.get("IMPORT_XLSX_MAX_MEMORY_MB", "153
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_pii": {"()": "shopops.core.pii.MaskingLogFilter"}},
+    "filters": {
+        "mask_pii": {"()": "shopops.core.pii.MaskingLogFilter"},
+        "client_errors_without_traceback": {"()": "shopops.core.logs.ClientErrorsWithoutTraceback"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["mask_pii"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # a 403/400 is a normal outcome: one line, no traceback (a 404 never had one)
+        "django.request": {"filters": ["client_errors_without_traceback"]},
         "axes": {"level": "WARNING"},
-        # the consumer logs every periodic run twice (its own handler and ours); keep warnings only
-        "huey": {"level": "WARNING"},
+        # Huey's consumer adds its own handler to "huey" unless it has one, and the record then propagated to
+        # ours too: every job was logged twice. Ours only, once, masked like every other line.
+        "huey": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 

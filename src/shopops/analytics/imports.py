@@ -16,6 +16,7 @@ one `trafficreport.updated` / `adspend.updated` entry per record the file change
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -617,5 +618,6 @@ IMPORT_KINDS: dict[str, Callable[..., ImportResult]] = {
     "traffic-report": import_traffic_report,
     "ad-spend": import_ad_spend,
 }
-if _access_log_importer() is not None:
+# registered by name: importing the parser (PyArrow) waits for the first access-log import
+if importlib.util.find_spec("shopops.analytics.collect.access_logs") is not None:
     IMPORT_KINDS["access-log"] = import_access_log_file

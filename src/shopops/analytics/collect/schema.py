@@ -9,10 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
-import pyarrow as pa
+
+from shopops.core.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    pa = lazy_module("pyarrow")  # the collect endpoint (imported with the URLconf) never touches Arrow
 
 EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "checkout_start", "order_placed", "payment")
 EventType = Literal["page_view", "product_view", "add_to_cart", "checkout_start", "order_placed", "payment"]
@@ -116,31 +122,45 @@ class SpoolEvent(msgspec.Struct, array_like=False):
     received_at: int
 
 
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("type", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("day", pa.date32()),
-        ("shop_id", pa.int64()),
-        ("channel", pa.string()),
-        ("visitor_id", pa.string()),
-        ("session_id", pa.string()),
-        ("path", pa.string()),
-        ("url", pa.string()),
-        ("referrer", pa.string()),
-        ("source", pa.string()),
-        ("medium", pa.string()),
-        ("campaign", pa.string()),
-        ("product", pa.string()),
-        ("sku", pa.string()),
-        ("order_id", pa.string()),
-        ("amount", pa.decimal128(18, 2)),
-        ("device", pa.string()),
-        ("ip_key", pa.string()),
-        ("received_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+def _events_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("type", pa.string()),
+            ("ts", pa.timestamp("us", tz="UTC")),
+            ("day", pa.date32()),
+            ("shop_id", pa.int64()),
+            ("channel", pa.string()),
+            ("visitor_id", pa.string()),
+            ("session_id", pa.string()),
+            ("path", pa.string()),
+            ("url", pa.string()),
+            ("referrer", pa.string()),
+            ("source", pa.string()),
+            ("medium", pa.string()),
+            ("campaign", pa.string()),
+            ("product", pa.string()),
+            ("sku", pa.string()),
+            ("order_id", pa.string()),
+            ("amount", pa.decimal128(18, 2)),
+            ("device", pa.string()),
+            ("ip_key", pa.string()),
+            ("received_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+
+
+if TYPE_CHECKING:
+    EVENTS_SCHEMA: pa.Schema
+else:
+
+    def __getattr__(name: str) -> Any:
+        # EVENTS_SCHEMA is built on first use, so importing this module does not import PyArrow
+        if name == "EVENTS_SCHEMA":
+            globals()[name] = schema = _events_schema()
+            return schema
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 event_decoder = msgspec.json.Decoder(InEvent)
 spool_encoder = msgspec.json.Encoder()

@@ -12,12 +12,16 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
-
-import ibis
-import ibis.expr.types as ir
+from typing import TYPE_CHECKING, Any
 
 from shopops.analytics.metrics.conventions import Conventions
+from shopops.core.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
+else:
+    ibis = lazy_module("ibis")  # imported when a measure is computed, not at start-up
 
 VIEW_TYPES: tuple[str, ...] = ("page_view", "product_view")
 SESSION_IDLE_MINUTES = 30
