@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -118,8 +119,8 @@ FIELD_CHOICES: dict[str, Any] = {
 
 def _field_change(name: str, before: Any, after: Any, user: Any) -> str:
     try:
-        label = str(Order._meta.get_field(name).verbose_name)
-    except Exception:  # a payload key that is not a field (e.g. from an older release)
+        label = str(getattr(Order._meta.get_field(name), "verbose_name", name))
+    except FieldDoesNotExist:  # a payload key that is not a field (e.g. from an older release)
         label = name
     kinds = pii_fields(Order)
     if name in kinds and not can_view_pii(user):
@@ -283,7 +284,7 @@ def _case_status_label(value: Any) -> str:
         field = apps.get_model("aftersales", "AfterSaleCase")._meta.get_field("status")
     except LookupError:
         return str(value)
-    return str(dict(field.flatchoices).get(value, value))  # type: ignore[union-attr]
+    return str(dict(getattr(field, "flatchoices", ())).get(value, value))
 
 
 def _aftersale(event: OrderEvent, user: Any) -> str:

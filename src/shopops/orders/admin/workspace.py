@@ -259,7 +259,8 @@ def line_rows(user: Any, order: Order) -> list[LineRow]:
     if sku_ids:
         for level in inventory_queries.stock_levels(user=user).filter(sku_id__in=sku_ids):
             levels[(level.sku_id, level.warehouse_id)] = level
-            totals[level.sku_id] = totals.get(level.sku_id, 0) + max(level.available_quantity, 0)
+            available: int = level.available_quantity  # type: ignore[attr-defined]  # annotated by the query
+            totals[level.sku_id] = totals.get(level.sku_id, 0) + max(available, 0)
     rows = []
     for line in lines:
         stock, short = _stock_text(line, reserved.get(line.pk), levels, totals)
