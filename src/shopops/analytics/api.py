@@ -4,7 +4,7 @@ spend, collection sites and report subscriptions."""
 import datetime as dt
 import functools
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
+from pydantic import AfterValidator
 
 from shopops.analytics.models import CollectSite, IPMode, ReportKind, ReportSubscription
 from shopops.analytics.reports import datacenter, params
@@ -22,7 +23,6 @@ from shopops.channels.models import Platform
 from shopops.core import jobs as core_jobs
 from shopops.core.api import (
     ERROR_RESPONSES,
-    DateIn,
     DateTimeOut,
     ObjectId,
     Pagination,
@@ -44,9 +44,22 @@ Grain = Literal["day", "week", "month"]
 # Reports.
 
 
+def _report_day(value: dt.date) -> dt.date:
+    if not params.EARLIEST_DAY <= value <= params.LATEST_DAY:
+        raise ValueError(f"日期须在 {params.EARLIEST_DAY} 与 {params.LATEST_DAY} 之间")
+    return value
+
+
+# Reports accept every day the data can hold (imports take orders of any year, e.g. 1997), not only the
+# 2000–2100 window of `DateIn`.
+ReportDay = Annotated[dt.date, AfterValidator(_report_day)]
+
+
 class ReportQuery(Schema):
-    start: DateIn | None = Field(None, description="First day (Asia/Shanghai), default: 7 days ago")
-    end: DateIn | None = Field(None, description="Last day, inclusive; default: yesterday. At most 3 years")
+    start: ReportDay | None = Field(None, description="First day (Asia/Shanghai), default: 7 days ago")
+    end: ReportDay | None = Field(
+        None, description="Last day, inclusive; default: yesterday. At most 3 years"
+    )
     shop: PlainText | None = Field(
         None, max_length=40, description="Shop id or code (default: every shop in scope)"
     )
@@ -87,10 +100,23 @@ class PeriodOut(Schema):
     end: dt.date
 
 
+class TrafficShopOut(Schema):
+    shop: str = Field(description="Shop code")
+    name: str
+    source: Literal["events", "platform_reports"] = Field(
+        description="events: collected events or access logs; platform_reports: imported 生意参谋-style reports"
+    )
+    source_label: str
+
+
 class OverviewOut(Schema):
     period: PeriodOut
     kpis: list[ComparisonOut]
     explanation: ExplanationOut | None
+    traffic_shops: list[TrafficShopOut] = Field(
+        description="The shops with traffic data in the range: visitors, conversion and UV价值 cover these "
+        "shops only (their buyers ÷ their visitors)"
+    )
 
 
 class ColumnOut(Schema):
@@ -128,8 +154,32 @@ def _params(request: HttpRequest, query: ReportQuery, grain: str = "day") -> par
 @requires(VIEW)
 def analytics_overview(request: HttpRequest, query: Query[ReportQuery]) -> dict[str, Any]:
     """KPIs of the range with the previous period, the same days last week and last year, and the GMV
-    change explained (visitors × conversion × 客单价). Errors: invalid_range, range_too_long, unknown_shop."""
-    return datacenter.overview_data(_params(request, query))
+    change explained (visitors × conversion × 客单价), and the shops with traffic data (visitors, conversion and
+    UV价值 cover those). Errors: invalid_range, range_too_long, unknown_shop."""
+    report = _params(request, query)
+    data = datacenter.overview_data(report)
+    return {**data, "traffic_shops": _traffic_shops(datacenter.overview(report).traffic_shops)}
+
+
+def _traffic_shops(found: list[Any]) -> list[dict[str, Any]]:
+    """The shops whose traffic the figures cover (metrics.compute.TrafficShop), with codes and names."""
+    from shopops.channels.models import Shop
+
+    shops = {
+        pk: (code, name)
+        for pk, code, name in Shop.objects.filter(pk__in=[item.shop_id for item in found]).values_list(
+            "pk", "code", "name"
+        )
+    }
+    return [
+        {
+            "shop": shops.get(item.shop_id, ("", ""))[0],
+            "name": shops.get(item.shop_id, ("", ""))[1],
+            "source": item.source,
+            "source_label": item.label,
+        }
+        for item in found
+    ]
 
 
 @router.get("/analytics/trend", response={200: PageOut, **ERROR_RESPONSES})

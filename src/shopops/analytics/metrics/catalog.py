@@ -101,13 +101,25 @@ def _gross_margin(measures: Measures, conventions: Conventions) -> Value:
     return None if net is None or cogs is None else ratio(net - cogs, net)
 
 
+def _matched(measures: Measures, name: str, prefix: str = "conversion_") -> Any:
+    """The measure over the shops that have traffic data (`conversion_<name>`; with sessions: the shops with
+    events, `conversion_session_<name>`; set by metrics.compute), so a rate divides buyers and visitors of
+    the same shops; the plain measure when no such split was made."""
+    matched = measures.get(f"{prefix}{name}")
+    return measures.get(name) if matched is None else matched
+
+
 def _conversion(buyers: str, orders: str) -> Callable[[Measures, Conventions], Value]:
     def compute(measures: Measures, conventions: Conventions) -> Value:
         if conventions.conversion_basis == "session":
-            return ratio(measures.get(orders), measures.get("sessions"))
-        return ratio(measures.get(buyers), measures.get("visitors"))
+            return ratio(_matched(measures, orders, "conversion_session_"), measures.get("sessions"))
+        return ratio(_matched(measures, buyers), measures.get("visitors"))
 
     return compute
+
+
+def _uv_value(measures: Measures, conventions: Conventions) -> Value:
+    return ratio(_matched(measures, "paid_amount"), measures.get("visitors"), "money")
 
 
 def _aov(measures: Measures, conventions: Conventions) -> Value:
@@ -139,9 +151,10 @@ METRICS_LIST: tuple[Metric, ...] = (
         "Visitors (UV)",
         "traffic",
         "count",
-        "distinct visitor ids",
+        "distinct visitor ids (events) + platform-reported visitors",
         ("visitors",),
-        "own-shop events of any type; exact distinct over the range",
+        "per shop from the source it has: its events or access logs (exact distinct over the range) when "
+        "it has any, else its platform traffic reports (daily visitors summed); never both for one shop",
         _measure("visitors"),
     ),
     Metric(
@@ -150,9 +163,9 @@ METRICS_LIST: tuple[Metric, ...] = (
         "Page views (PV)",
         "traffic",
         "count",
-        "page_view + product_view events",
+        "page_view + product_view events + platform-reported page views",
         ("pv",),
-        "every view, repeats counted",
+        "every view, repeats counted; per shop from its events or access logs, else its platform reports",
         _measure("pv"),
     ),
     Metric(
@@ -341,7 +354,7 @@ METRICS_LIST: tuple[Metric, ...] = (
         "count",
         "distinct buyers of placed orders",
         ("ordering_buyers",),
-        "an order without a customer counts as its own buyer",
+        "an order without a customer (anonymous, fully masked) is no buyer; it counts in orders and amounts",
         _measure("ordering_buyers"),
     ),
     Metric(
@@ -352,7 +365,7 @@ METRICS_LIST: tuple[Metric, ...] = (
         "count",
         "distinct buyers of paid orders",
         ("paying_buyers",),
-        "an order without a customer counts as its own buyer",
+        "an order without a customer (anonymous, fully masked) is no buyer; it counts in orders and amounts",
         _measure("paying_buyers"),
     ),
     Metric(
@@ -469,7 +482,8 @@ METRICS_LIST: tuple[Metric, ...] = (
         "ratio",
         "ordering_buyers ÷ visitors (visitor) | orders ÷ sessions (session)",
         ("ordering_buyers", "visitors", "orders", "sessions"),
-        "own-shop visitors only: platform orders have no visit",
+        "buyers and visitors of the same shops: only shops with traffic data (events, access logs or "
+        "platform reports; sessions: events only) count their buyers",
         _conversion("ordering_buyers", "orders"),
         convention=CONVERSION_NOTE,
     ),
@@ -481,7 +495,8 @@ METRICS_LIST: tuple[Metric, ...] = (
         "ratio",
         "paying_buyers ÷ visitors (visitor) | paid_orders ÷ sessions (session)",
         ("paying_buyers", "visitors", "paid_orders", "sessions"),
-        "own-shop visitors only: platform orders have no visit",
+        "buyers and visitors of the same shops: only shops with traffic data (events, access logs or "
+        "platform reports; sessions: events only) count their buyers",
         _conversion("paying_buyers", "paid_orders"),
         convention=CONVERSION_NOTE,
     ),
@@ -493,8 +508,8 @@ METRICS_LIST: tuple[Metric, ...] = (
         "money",
         "paid_amount ÷ visitors",
         ("paid_amount", "visitors"),
-        "",
-        _divide("paid_amount", "visitors", "money"),
+        "paid amount of the shops with traffic data only",
+        _uv_value,
     ),
     # customers
     Metric(

@@ -28,6 +28,7 @@ from shopops.analytics.metrics.results import (
     Overview,
     Period,
     RfmSegment,
+    TrafficShop,
     Trend,
     TrendPoint,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "Overview",
     "Period",
     "RfmSegment",
+    "TrafficShop",
     "Trend",
     "TrendPoint",
     "by_product",
@@ -55,6 +57,7 @@ __all__ = [
     "measures",
     "month_index",
     "overview",
+    "traffic_coverage",
     "trend",
 ]
 
@@ -131,6 +134,20 @@ def _rollups_ready() -> bool:
     return store.read_version() > 0
 
 
+# where a shop's traffic comes from (TrafficShop.source)
+TRAFFIC_FROM_EVENTS = "events"
+TRAFFIC_FROM_REPORTS = "platform_reports"
+TRAFFIC_SOURCE_LABELS = {
+    TRAFFIC_FROM_EVENTS: "自有访问数据（埋点/访问日志）",
+    TRAFFIC_FROM_REPORTS: "平台流量报表",
+}
+# an id no shop has: "none of the shops"
+NO_SHOP = 0
+# order measures that conversion rates and UV价值 take from the shops with traffic data only
+MATCHED_MEASURES = ("paying_buyers", "ordering_buyers", "paid_amount")
+SESSION_MATCHED_MEASURES = ("orders", "paid_orders")
+
+
 def measures(
     start: dt.date,
     end: dt.date,
@@ -143,14 +160,135 @@ def measures(
     conventions: Conventions | None = None,
     tables: Tables | None = None,
 ) -> list[dict[str, Any]]:
-    """Base measures per group: from `tables` when given, else the rollups when built, else raw facts."""
+    """Base measures per group: from `tables` when given, else the rollups when built, else raw facts.
+
+    Traffic per shop comes from the source the shop has (docs/metrics.md): `visitors` and `pv` add the
+    platform reports of shops without events (`own_visitors`, `own_pv`: the events' part alone), and
+    `conversion_*` / `conversion_session_*` hold the order measures of the shops with traffic data (with
+    sessions: with events), so conversion and UV价值 divide buyers and visitors of the same shops.
+    """
     conventions = resolve(conventions)
-    arguments: dict[str, Any] = {
-        "by": tuple(by),
+    options: dict[str, Any] = {
         "shop_ids": None if shop_ids is None else list(shop_ids),
         "channels": None if channels is None else list(channels),
         "sources": None if sources is None else list(sources),
         "products": None if products is None else list(products),
+        "conventions": conventions,
+        "tables": tables,
+    }
+    rows = _raw_measures(start, end, by=tuple(by), **options)
+    if "product" in by or products is not None:
+        return rows  # per product: detail-page conversion has its own visitors (product_visitors)
+    per_shop = _raw_measures(start, end, by=("shop_id",), **options)
+    coverage = _coverage_of(per_shop)
+    report_shops = sorted(shop for shop, source in coverage.items() if source == TRAFFIC_FROM_REPORTS)
+    event_shops = sorted(shop for shop, source in coverage.items() if source == TRAFFIC_FROM_EVENTS)
+    selling = {row["shop_id"] for row in per_shop if row.get("orders") or row.get("paid_orders")}
+
+    def restricted(shops: list[int]) -> dict[tuple[Any, ...], dict[str, Any]] | None:
+        """The rows over `shops` only; None when every selling shop is among them (the rows themselves)."""
+        if selling <= set(shops):
+            return None
+        scoped = {**options, "shop_ids": shops or [NO_SHOP]}
+        return {_key(row, by): row for row in _raw_measures(start, end, by=tuple(by), **scoped)}
+
+    reported = (
+        {
+            _key(row, by): row
+            for row in _raw_measures(start, end, by=tuple(by), **{**options, "shop_ids": report_shops})
+        }
+        if report_shops
+        else {}
+    )
+    with_traffic = restricted(sorted(coverage))
+    with_events = restricted(event_shops) if conventions.conversion_basis == "session" else None
+    for row in rows:
+        key = _key(row, by)
+        row["own_visitors"], row["own_pv"] = row.get("visitors", 0), row.get("pv", 0)
+        extra = reported.get(key, {})
+        row["visitors"] = row.get("visitors", 0) + (extra.get("reported_visitors") or 0)
+        row["pv"] = row.get("pv", 0) + (extra.get("reported_page_views") or 0)
+        matched = row if with_traffic is None else with_traffic.get(key, {})
+        for name in MATCHED_MEASURES:
+            if name in row:
+                row[f"conversion_{name}"] = matched.get(name, _zero_of(name))
+        sessions = row if with_events is None else with_events.get(key, {})
+        for name in SESSION_MATCHED_MEASURES:
+            if name in row:
+                row[f"conversion_session_{name}"] = sessions.get(name, 0)
+    return rows
+
+
+def _key(row: Mapping[str, Any], by: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(row[name] for name in by)
+
+
+def _zero_of(name: str) -> Any:
+    return definitions.ZERO_MONEY if name in definitions.MONEY_MEASURES else 0
+
+
+def _coverage_of(per_shop: list[dict[str, Any]]) -> dict[int, str]:
+    """shop id → where its traffic comes from (TRAFFIC_FROM_*), from measures by shop; shops without traffic
+    left out. A shop with events (collected or from access logs) uses them; a shop without uses its platform
+    traffic reports (whole-shop rows). Never both, so nothing is counted twice."""
+    found: dict[int, str] = {}
+    for row in per_shop:
+        if row.get("visitors"):
+            found[row["shop_id"]] = TRAFFIC_FROM_EVENTS
+        elif row.get("reported_visitors"):
+            found[row["shop_id"]] = TRAFFIC_FROM_REPORTS
+    return found
+
+
+def _coverage(start: dt.date, end: dt.date, **options: Any) -> dict[int, str]:
+    return _coverage_of(_raw_measures(start, end, by=("shop_id",), **options))
+
+
+def traffic_coverage(
+    start: dt.date,
+    end: dt.date,
+    *,
+    shop_ids: Iterable[int] | None = None,
+    channels: Iterable[str] | None = None,
+    conventions: Conventions | None = None,
+    tables: Tables | None = None,
+) -> list[TrafficShop]:
+    """The shops of the scope that have traffic data in the range, and from which source (for the pages)."""
+    coverage = _coverage(
+        start,
+        end,
+        shop_ids=None if shop_ids is None else list(shop_ids),
+        channels=None if channels is None else list(channels),
+        sources=None,
+        products=None,
+        conventions=resolve(conventions),
+        tables=tables,
+    )
+    return [
+        TrafficShop(shop_id=shop, source=source, label=TRAFFIC_SOURCE_LABELS[source])
+        for shop, source in sorted(coverage.items())
+    ]
+
+
+def _raw_measures(
+    start: dt.date,
+    end: dt.date,
+    *,
+    by: Sequence[str] = (),
+    shop_ids: list[int] | None,
+    channels: list[str] | None,
+    sources: list[str] | None,
+    products: list[str] | None,
+    conventions: Conventions,
+    tables: Tables | None,
+) -> list[dict[str, Any]]:
+    """The base measures as the rollups or the definitions give them."""
+    arguments: dict[str, Any] = {
+        "by": tuple(by),
+        "shop_ids": shop_ids,
+        "channels": channels,
+        "sources": sources,
+        "products": products,
         "conventions": conventions,
     }
     if tables is None and _rollups_ready():
@@ -246,6 +384,9 @@ def overview(
         metrics=metrics,
         explanation=explain.decompose(current, compared["previous"]),
         conventions=conventions.as_dict(),
+        traffic_shops=traffic_coverage(
+            start, end, shop_ids=options["shop_ids"], channels=options["channels"], tables=tables
+        ),
     )
 
 

@@ -44,6 +44,16 @@ class Kpi:
 
 
 @dataclass(frozen=True)
+class TrafficShop:
+    """A shop with traffic data in the range, and where it comes from (so a page can say which shops'
+    visitors and conversion it shows)."""
+
+    shop_id: int
+    source: str  # events | platform_reports
+    label: str  # 自有访问数据（埋点/访问日志） | 平台流量报表 (a msgid)
+
+
+@dataclass(frozen=True)
 class Overview:
     period: Period
     comparisons: dict[str, Period]
@@ -52,6 +62,8 @@ class Overview:
     metrics: dict[str, Value]
     explanation: explain.Decomposition | None
     conventions: dict[str, Any]
+    # the shops whose visitors (and buyers, for conversion and UV价值) the figures cover
+    traffic_shops: list[TrafficShop] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -24,6 +24,10 @@ from shopops.core.scope import OutOfScope
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 MAX_RANGE_DAYS = 3 * 366
+# Every day the data can hold: imports take orders of any year, and a comparison (the same days a year
+# and a range earlier) still has room before the first day.
+EARLIEST_DAY = dt.date(1000, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
 GRAINS: tuple[str, ...] = ("day", "week", "month")
 # a shop id no shop has: "none of the shops" for a user whose scope is empty
 NO_SHOP = 0
@@ -103,6 +107,11 @@ def preset_range(preset: str, *, on: dt.date | None = None) -> tuple[dt.date, dt
 
 
 def check_range(start: dt.date, end: dt.date) -> None:
+    for name, day in (("start", start), ("end", end)):
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise InvalidRange(
+                f"日期须在 {EARLIEST_DAY} 与 {LATEST_DAY} 之间", fields={name: "超出可查询的日期"}
+            )
     if end < start:
         raise InvalidRange(f"结束日期 {end} 早于开始日期 {start}", fields={"end": "不能早于开始日期"})
     if (end - start).days + 1 > MAX_RANGE_DAYS:

@@ -11,7 +11,7 @@ from shopops.analytics.metrics import compute, definitions
 from shopops.analytics.metrics.catalog import derive, ratio
 from shopops.analytics.metrics.conventions import Conventions
 from shopops.analytics.metrics.sample_data import random_dataset, write_dataset
-from shopops.analytics.tests.test_metrics_reference import product_reference, reference_measures
+from shopops.analytics.tests.test_metrics_reference import _period, product_reference, reference_measures
 from shopops.analytics.warehouse import tables as warehouse_tables
 
 START = dt.date(2026, 3, 2)
@@ -26,9 +26,70 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dic
     return data, warehouse_tables.ibis_tables(ibis.duckdb.connect(), root=root), root
 
 
+def _split(
+    data: dict[str, Any], start: dt.date, end: dt.date, plain: dict[Any, dict[str, Any]], **options: Any
+) -> dict[Any, dict[str, Any]]:
+    """The reference per key with each shop's traffic from its own source and the order measures of the
+    shops with traffic data (plain Python, as docs/metrics.md says): what metrics.compute adds."""
+    shops = options.get("shop_ids")
+    by_source = options.get("sources") is not None
+    event_shops = {
+        row["shop_id"]
+        for row in data["events"]
+        if start <= row["day"] <= end and (shops is None or row["shop_id"] in shops)
+    }
+    report_shops = set()
+    if not by_source:
+        report_shops = {
+            row["shop_id"]
+            for row in data.get("traffic_reports", [])
+            if start <= row["day"] <= end
+            and row["product_code"] == ""
+            and row["visitors"]
+            and (shops is None or row["shop_id"] in shops)
+        } - event_shops
+    grain = options.get("grain")
+    scoped = {name: value for name, value in options.items() if name != "shop_ids"}
+    matched = reference_measures(
+        data, start, end, shop_ids=sorted(event_shops | report_shops) or [0], **scoped
+    )
+    with_events = reference_measures(data, start, end, shop_ids=sorted(event_shops) or [0], **scoped)
+    reported: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
+    for row in data.get("traffic_reports", []):
+        if row["shop_id"] in report_shops and row["product_code"] == "" and start <= row["day"] <= end:
+            key = _period(row["day"], grain, start)[0]
+            reported[key][0] += row["visitors"]
+            reported[key][1] += row["page_views"]
+    out: dict[Any, dict[str, Any]] = {}
+    for key in set(plain) | set(reported):
+        row = {name: plain.get(key, {}).get(name, 0) for name in definitions.BASE_MEASURES}
+        row["own_visitors"], row["own_pv"] = row["visitors"], row["pv"]
+        row["visitors"] += reported[key][0] if key in reported else 0
+        row["pv"] += reported[key][1] if key in reported else 0
+        for name in ("paying_buyers", "ordering_buyers", "paid_amount"):
+            row[f"conversion_{name}"] = matched.get(key, {}).get(name, 0)
+        for name in ("orders", "paid_orders"):
+            row[f"conversion_session_{name}"] = with_events.get(key, {}).get(name, 0)
+        out[key] = row
+    return out
+
+
 def _reference(data: dict[str, Any], start: dt.date, end: dt.date, **options: Any) -> dict[str, Any]:
-    found = reference_measures(data, start, end, **options).get(start, {})
-    return {name: found.get(name, 0) for name in definitions.BASE_MEASURES}
+    found = _split(data, start, end, reference_measures(data, start, end, **options), **options).get(
+        start, {}
+    )
+    return {name: found.get(name, 0) for name in (*definitions.BASE_MEASURES, *SPLIT_MEASURES)}
+
+
+SPLIT_MEASURES = (
+    "own_visitors",
+    "own_pv",
+    "conversion_paying_buyers",
+    "conversion_ordering_buyers",
+    "conversion_paid_amount",
+    "conversion_session_orders",
+    "conversion_session_paid_orders",
+)
 
 
 def test_comparison_periods() -> None:
@@ -82,7 +143,7 @@ def test_trend_has_every_bucket_cut_at_the_range(world: Any) -> None:
         (dt.date(2026, 3, 23), dt.date(2026, 3, 23), dt.date(2026, 3, 29)),
         (dt.date(2026, 3, 30), dt.date(2026, 3, 30), dt.date(2026, 3, 31)),
     ]
-    expected = reference_measures(data, start, end, grain="week")
+    expected = _split(data, start, end, reference_measures(data, start, end, grain="week"), grain="week")
     for point in result.points:
         wanted = expected.get(point.key, {})
         assert point.measures == {name: wanted.get(name, 0) for name in point.measures}

@@ -1,7 +1,9 @@
 """Facts sync: OLTP orders, lines, refunds, costs, shipments, ad spend and platform traffic → day-partitioned
 Parquet.
 
-Orders and lines are partitioned by the order's created day (Asia/Shanghai day of `placed_at`). A run
+Orders and lines are partitioned by the order's created day, a **business day of the order's shop**: the
+date of `placed_at` in `Shop.timezone` (a Los Angeles shop's noon order is on its own day, not on the next
+Shanghai day); `paid_day` likewise. Consolidated views add up each shop's own days. A run
 finds the orders that changed since the last one and rewrites the whole partition of each of their
 created days from the database (atomic temp + rename), so edits and deletions land alike.
 
@@ -56,6 +58,23 @@ STATE_FILE = "facts/_state.json"
 
 def shanghai_day(moment: dt.datetime) -> dt.date:
     return moment.astimezone(SHANGHAI).date()
+
+
+class ShopDays:
+    """Each shop's business day of a moment: the date in `Shop.timezone` (Asia/Shanghai when unset or unknown)."""
+
+    def __init__(self) -> None:
+        from shopops.channels.models import Shop
+
+        self.zones: dict[int, ZoneInfo] = {}
+        for shop_id, name in Shop.objects.values_list("pk", "timezone"):
+            try:
+                self.zones[shop_id] = ZoneInfo(name) if name else SHANGHAI
+            except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+                self.zones[shop_id] = SHANGHAI
+
+    def day(self, moment: dt.datetime, shop_id: int) -> dt.date:
+        return moment.astimezone(self.zones.get(shop_id, SHANGHAI)).date()
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -199,6 +218,7 @@ def _build_day(
     lines: list[tuple[Any, ...]],
     refunds: dict[int, dt.datetime],
     visits: dict[tuple[int, str], tuple[str, str]],
+    zones: ShopDays,
 ) -> tuple[pa.Table, pa.Table]:
     by_order: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for line in lines:
@@ -223,8 +243,8 @@ def _build_day(
         refunded,
         updated_at,
     ) in sorted(orders):
-        created_day = shanghai_day(placed_at)
-        paid_day = shanghai_day(paid_at) if paid_at else None
+        created_day = zones.day(placed_at, shop_id)
+        paid_day = zones.day(paid_at, shop_id) if paid_at else None
         order_lines = by_order.get(order_id, [])
         cogs = sum(((cost or ZERO) * quantity for *_rest, quantity, _a, _rq, _ra, cost in order_lines), ZERO)
         visitor, source = visits.get((shop_id, external_id), ("", ""))
@@ -329,11 +349,13 @@ def _sync_order_days(days: set[dt.date], root: Path | None) -> set[dt.date]:
     affected: set[dt.date] = set()
     if not days:
         return affected
+    zones = ShopDays()
     con = tables.connect(root=root)
     try:
         for run in _runs(days):
-            start, _ = day_bounds(run[0])
-            _, end = day_bounds(run[-1])
+            # a shop's day lies within a day of the Shanghai day (UTC−12 … UTC+14)
+            start, _ = day_bounds(run[0] - dt.timedelta(days=1))
+            _, end = day_bounds(run[-1] + dt.timedelta(days=1))
             ids = list(
                 Order.objects.filter(placed_at__gte=start, placed_at__lt=end)
                 .order_by()
@@ -345,14 +367,14 @@ def _sync_order_days(days: set[dt.date], root: Path | None) -> set[dt.date]:
             visits = _visits(con, set(run), root)
             orders_by_day: dict[dt.date, list[tuple[Any, ...]]] = defaultdict(list)
             for row in orders:
-                orders_by_day[shanghai_day(row[7])].append(row)
-            day_of_order = {row[0]: shanghai_day(row[7]) for row in orders}
+                orders_by_day[zones.day(row[7], row[1])].append(row)
+            day_of_order = {row[0]: zones.day(row[7], row[1]) for row in orders}
             lines_by_day: dict[dt.date, list[tuple[Any, ...]]] = defaultdict(list)
             for line in lines:
                 lines_by_day[day_of_order[line[1]]].append(line)
             for day in run:
                 affected |= _write_day(
-                    day, orders_by_day.get(day, []), lines_by_day.get(day, []), refunds, visits, root
+                    day, orders_by_day.get(day, []), lines_by_day.get(day, []), refunds, visits, zones, root
                 )
     finally:
         con.close()
@@ -365,6 +387,7 @@ def _write_day(
     lines: list[tuple[Any, ...]],
     refunds: dict[int, dt.datetime],
     visits: dict[tuple[int, str], tuple[str, str]],
+    zones: ShopDays,
     root: Path | None,
 ) -> set[dt.date]:
     orders_path = _partition("orders", day, root)
@@ -375,7 +398,7 @@ def _write_day(
             if path.exists():
                 path.unlink()
         return old_days
-    order_table, line_table = _build_day(orders, lines, refunds, visits)
+    order_table, line_table = _build_day(orders, lines, refunds, visits, zones)
     if _same(order_table, orders_path) and _same(line_table, lines_path):
         return set()  # seen again through the watermark overlap, unchanged
     store.write_atomic(order_table, orders_path)
@@ -405,8 +428,10 @@ def _changed_order_days(state: dict[str, Any]) -> tuple[set[dt.date], dict[str, 
         changed = Order.objects.filter(
             Q(updated_at__gte=overlap) | Q(pk__in=event_orders) | Q(pk__in=refunded)
         )
+    zones = ShopDays()
     days = {
-        shanghai_day(moment) for moment in changed.order_by().values_list("placed_at", flat=True).distinct()
+        zones.day(moment, shop_id)
+        for moment, shop_id in changed.order_by().values_list("placed_at", "shop_id").distinct()
     }
     return days, {"orders_time": now.isoformat(), "orders_event_id": newest_event}
 
@@ -432,8 +457,10 @@ def reconcile_days(root: Path | None = None) -> set[dt.date]:
     first = Order.objects.aggregate(first=Min("placed_at"), last=Max("placed_at"))
     if first["first"] is None:
         return set(stored)
-    day = shanghai_day(first["first"])
-    last = shanghai_day(first["last"])
+    zones = ShopDays()
+    # Shanghai days widened by one each side: a shop's business day lies within a day of them
+    day = shanghai_day(first["first"]) - dt.timedelta(days=1)
+    last = shanghai_day(first["last"]) + dt.timedelta(days=1)
     # one aggregate per month keeps the query count low and needs no database-side time zones
     while day <= last:
         month_end = min(
@@ -441,10 +468,12 @@ def reconcile_days(root: Path | None = None) -> set[dt.date]:
         )
         start, _ = day_bounds(day)
         end, _ = day_bounds(month_end)
-        for placed_at, paid, refunded, valid, paid_at, updated in Order.objects.filter(
+        for placed_at, shop_id, paid, refunded, valid, paid_at, updated in Order.objects.filter(
             placed_at__gte=start, placed_at__lt=end
-        ).values_list("placed_at", "paid_amount", "refunded_amount", "is_valid", "paid_at", "updated_at"):
-            entry = database.setdefault(shanghai_day(placed_at), [0, ZERO, ZERO, 0, 0, None])
+        ).values_list(
+            "placed_at", "shop_id", "paid_amount", "refunded_amount", "is_valid", "paid_at", "updated_at"
+        ):
+            entry = database.setdefault(zones.day(placed_at, shop_id), [0, ZERO, ZERO, 0, 0, None])
             entry[0] += 1
             entry[1] += paid
             entry[2] += refunded
