@@ -80,20 +80,48 @@ def cohorts(
     return result
 
 
+def cohort_buyers(
+    tables: Tables,
+    start: dt.date,
+    end: dt.date,
+    *,
+    cohort: dt.date,
+    offset: int,
+    shop_ids: Iterable[int] | None,
+    channels: Iterable[str] | None,
+) -> Any:
+    """The buyers of one cell of `cohorts`: first paid order in the month of `cohort` (within the range)
+    and a paid order `offset` months later; with their orders and amount in that month."""
+    paid = _paid_orders(tables, shop_ids, channels)
+    paid = paid.filter(paid.paid_day <= end)
+    first = paid.group_by("customer_id").aggregate(first_day=paid.paid_day.min())
+    first = first.filter(
+        first.first_day >= max(start, cohort.replace(day=1)),
+        first.first_day.truncate("M").cast("date") == cohort.replace(day=1),
+    )
+    joined = paid.join(first, "customer_id")
+    month = month_index(cohort) + offset
+    wanted = dt.date(month // 12, month % 12 + 1, 1)
+    joined = joined.filter(joined.paid_day.truncate("M").cast("date") == wanted)
+    return joined.group_by("customer_id").aggregate(
+        last_day=joined.paid_day.max(), orders=joined.count(), amount=joined.paid_amount.sum()
+    )
+
+
 def _as_date(value: Any) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def rfm(
+def rfm_scored(
     tables: Tables,
     start: dt.date,
     end: dt.date,
     *,
     shop_ids: Iterable[int] | None,
     channels: Iterable[str] | None,
-) -> tuple[list[RfmSegment], dict[str, Any]]:
-    """RFM segments of the buyers who paid in the range: recent = last paid order within 30 days of the
-    range's end, frequent = ≥ 2 paid orders in the range, high value = paid amount ≥ the buyers' mean."""
+) -> tuple[Any, int, Decimal, dt.date]:
+    """Every buyer who paid in the range with last_day, orders, amount and the RFM `segment` code ("101"),
+    plus the number of buyers, the high-value threshold (their mean) and the first "recent" day."""
     import ibis
 
     paid = _paid_orders(tables, shop_ids, channels)
@@ -114,6 +142,20 @@ def rfm(
         .concat(ibis.ifelse(per_buyer.orders >= RFM_FREQUENT_ORDERS, "1", "0"))
         .concat(ibis.ifelse(per_buyer.amount >= mean, "1", "0"))
     )
+    return scored, buyers, mean, recent_since
+
+
+def rfm(
+    tables: Tables,
+    start: dt.date,
+    end: dt.date,
+    *,
+    shop_ids: Iterable[int] | None,
+    channels: Iterable[str] | None,
+) -> tuple[list[RfmSegment], dict[str, Any]]:
+    """RFM segments of the buyers who paid in the range: recent = last paid order within 30 days of the
+    range's end, frequent = ≥ 2 paid orders in the range, high value = paid amount ≥ the buyers' mean."""
+    scored, buyers, mean, recent_since = rfm_scored(tables, start, end, shop_ids=shop_ids, channels=channels)
     counts = {
         row["segment"]: row
         for row in scored.aggregate(by="segment", buyers=scored.count(), amount=scored.amount.sum())

@@ -4,14 +4,15 @@ API, the XLSX export and the report emails all read.
 Nothing here computes a metric: values, comparisons and the change explanation come from
 `metrics.compute`; this module picks the columns of each page, labels them from `metrics.catalog`
 and lays the results out. A table is `{"key", "title", "columns": [{"code", "label", "unit"}],
-"rows": [{code: value}]}` with raw values (Decimal, int, text); `shown_table` formats one for a page.
+"rows": [{code: value}]}` with raw values (Decimal, int, text); `page_table` formats one for a page,
+`shown_table` for an email. Results are cached per rollup version (`cached`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from shopops.analytics.metrics import catalog, compute
 from shopops.analytics.reports.formatting import change_tone, format_change, format_value, plain
@@ -47,6 +48,13 @@ FACTOR_UNITS = {
 }
 TEXT = "text"
 BEST_COUNT = 10
+# a page shows at most this many rows of a long table (全部商品); "查看全部" and the export have every row
+PAGE_ROWS = 50
+# cost-derived columns and cards: only for users who may see costs (catalog.queries.can_view_cost)
+COST_CODES = frozenset({"gross_margin", "gross_profit", "cogs"})
+# what a chart's unit is called on its axis
+AXIS_TITLES = {"money": "金额（¥）", "count": "人数/单数", "ratio": "比率（%）"}
+CACHE_SECONDS = 3600
 CHART_COLOURS = ("var(--color-primary-600)", "#0ea5e9", "#f59e0b", "#10b981")
 
 
@@ -56,8 +64,38 @@ def column(code: str, label: str | None = None, unit: str | None = None) -> dict
     return {
         "code": code,
         "label": label or (metric.zh if metric else code),
+        "label_en": "" if label or metric is None else metric.en,
         "unit": unit or (metric.unit if metric else TEXT),
     }
+
+
+T = TypeVar("T")
+
+
+def cached(name: str, report: ReportParams, build: Callable[[], T]) -> T:
+    """`build()` remembered per rollup version: a refresh of the warehouse bumps the version, so a
+    cached table is never older than the data the pages read. Nothing is cached before the rollups
+    exist (tests and a fresh install read the raw facts)."""
+    from django.core.cache import cache
+
+    from shopops.analytics.metrics.conventions import from_settings
+    from shopops.analytics.warehouse import store, tables
+
+    version = store.read_version()
+    if version <= 0:
+        return build()
+    key = "datacenter:" + _digest(f"{tables.analytics_dir()}|{version}|{from_settings()!r}|{name}|{report!r}")
+    found = cache.get(key)
+    if found is None:
+        found = build()
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def table(key: str, title: str, columns: list[dict[str, str]], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -72,7 +110,7 @@ def _filters(report: ReportParams) -> dict[str, Any]:
 
 
 def overview(report: ReportParams) -> compute.Overview:
-    return compute.overview(report.start, report.end, **_filters(report))
+    return cached("overview", report, lambda: compute.overview(report.start, report.end, **_filters(report)))
 
 
 def _kpi_view(kpi: compute.Kpi) -> dict[str, Any]:
@@ -174,6 +212,8 @@ def overview_view(report: ReportParams) -> dict[str, Any]:
         "result": result,
         "kpis": [_kpi_view(kpi) for kpi in result.kpis],
         "explanation": _explanation_view(result.explanation),
+        # which shops' visitors (and conversion) the cards count, and from which source
+        "traffic_shops": list(getattr(result, "traffic_shops", None) or []),
     }
 
 
@@ -218,7 +258,7 @@ def overview_tables(report: ReportParams) -> list[dict[str, Any]]:
         columns += [column(key, label.removeprefix("较"), TEXT), column(f"{key}_change", label, "ratio")]
     rows = []
     for kpi in result.kpis:
-        row: dict[str, Any] = {"label": kpi.label, "value": kpi.value}
+        row: dict[str, Any] = {"code": kpi.code, "label": kpi.label, "value": kpi.value}
         for key in COMPARISONS:
             found = kpi.changes.get(key)
             row[key] = found.value if found else None
@@ -249,7 +289,9 @@ def bucket_label(key: dt.date, grain: str) -> str:
 
 def trend_table(report: ReportParams, grain: str | None = None) -> dict[str, Any]:
     chosen = grain or report.grain
-    result = compute.trend(report.start, report.end, chosen, **_filters(report))
+    result = cached(
+        f"trend:{chosen}", report, lambda: compute.trend(report.start, report.end, chosen, **_filters(report))
+    )
     rows = [
         {
             "bucket": bucket_label(point.key, chosen),
@@ -263,20 +305,28 @@ def trend_table(report: ReportParams, grain: str | None = None) -> dict[str, Any
 
 
 def line_chart(source: dict[str, Any], codes: Sequence[str]) -> dict[str, Any]:
-    """Chart.js line data (unfold's chart component) of some columns of a table, over its first column."""
+    """Chart.js line data of some columns of a table over its first column: money on the left axis,
+    counts and ratios on the right one; each dataset carries its unit for the axis and the tooltip."""
     first = source["columns"][0]["code"]
-    labels = {item["code"]: item["label"] for item in source["columns"]}
+    by_code = {item["code"]: item for item in source["columns"]}
+    units = list(dict.fromkeys(by_code[code]["unit"] for code in codes))
+    axes = {unit: ("y" if number == 0 else "y1") for number, unit in enumerate(units)}
     return {
         "labels": [row[first] for row in source["rows"]],
         "datasets": [
             {
-                "label": labels[code],
+                "label": by_code[code]["label"],
+                "label_en": by_code[code].get("label_en", ""),
+                "unit": by_code[code]["unit"],
                 "data": [_chart_number(row.get(code)) for row in source["rows"]],
                 "borderColor": CHART_COLOURS[number % len(CHART_COLOURS)],
                 "backgroundColor": CHART_COLOURS[number % len(CHART_COLOURS)],
-                "yAxisID": "y",
+                "yAxisID": axes[by_code[code]["unit"]],
             }
             for number, code in enumerate(codes)
+        ],
+        "axes": [
+            {"id": axis, "unit": unit, "title": AXIS_TITLES.get(unit, "")} for unit, axis in axes.items()
         ],
     }
 
@@ -302,24 +352,53 @@ def _breakdown_table(
 
 
 def source_tables(report: ReportParams) -> list[dict[str, Any]]:
-    result = compute.by_source(report.start, report.end, **_filters(report))
+    result = cached(
+        "sources", report, lambda: compute.by_source(report.start, report.end, **_filters(report))
+    )
     return [_breakdown_table("sources", "流量来源", result, [*result.rows, result.total], "来源")]
 
 
 def product_tables(report: ReportParams) -> list[dict[str, Any]]:
-    result = compute.by_product(report.start, report.end, best_count=BEST_COUNT, **_filters(report))
-    return [
-        _breakdown_table("best", "畅销商品（按支付金额）", result, result.best, "商品"),
-        _breakdown_table("worst", "滞销商品（有浏览或销量的商品中）", result, result.worst, "商品"),
-        _breakdown_table("products", "全部商品", result, [*result.rows, result.total], "商品"),
+    result = cached(
+        "products",
+        report,
+        lambda: compute.by_product(report.start, report.end, best_count=BEST_COUNT, **_filters(report)),
+    )
+    tables = [
+        _breakdown_table("best", "畅销商品（按支付金额）", result, result.best, "商家编码"),
+        _breakdown_table("worst", "滞销商品（有浏览或销量的商品中）", result, result.worst, "商家编码"),
+        _breakdown_table("products", "全部商品", result, [*result.rows, result.total], "商家编码"),
     ]
+    names = product_names([row.label for row in result.rows])
+    for item in tables:
+        item["columns"].insert(1, column("name", "商品名称", TEXT))
+        for row in item["rows"]:
+            row["name"] = names.get(row["label"], "") if row["label"] != "合计" else ""
+    return tables
+
+
+def product_names(codes: Sequence[str]) -> dict[str, str]:
+    """商品名称 of the products' 商家编码 in the facts (a SKU's 商家编码 names its product too); one query
+    each, whatever the number of products. An unmatched code (no product in the catalog) has none."""
+    from shopops.catalog.models import Product, Sku
+
+    wanted = {code for code in codes if code}
+    names = dict(Product.objects.filter(merchant_code__in=wanted).values_list("merchant_code", "name"))
+    missing = wanted - names.keys()
+    if missing:
+        names.update(
+            Sku.objects.filter(merchant_code__in=missing).values_list("merchant_code", "product__name")
+        )
+    return names
 
 
 # Customers.
 
 
 def customer_tables(report: ReportParams) -> list[dict[str, Any]]:
-    result = compute.customers(report.start, report.end, **_filters(report))
+    result = cached(
+        "customers", report, lambda: compute.customers(report.start, report.end, **_filters(report))
+    )
     summary_codes = (
         "paying_buyers",
         "new_buyers",
@@ -347,13 +426,16 @@ def customer_tables(report: ReportParams) -> list[dict[str, Any]]:
     ]
     rfm_columns = [
         column("label", "RFM 分层", TEXT),
+        column("rule", "规则", TEXT),
         column("buyers", "买家数", "count"),
         column("share", "占比", "ratio"),
         column("paid_amount", "支付金额", "money"),
     ]
     rfm_rows = [
         {
+            "segment": segment.code,
             "label": segment.label,
+            "rule": rfm_rule(segment),
             "buyers": segment.buyers,
             "share": segment.share,
             "paid_amount": segment.paid_amount,
@@ -365,6 +447,17 @@ def customer_tables(report: ReportParams) -> list[dict[str, Any]]:
         table("cohorts", "同期群留存（按首购月份）", cohort_columns, cohort_rows),
         table("rfm", "RFM 分层", rfm_columns, rfm_rows),
     ]
+
+
+def rfm_rule(segment: Any) -> str:
+    """What puts a buyer in an RFM segment, in words (thresholds in docs/metrics.md)."""
+    return "、".join(
+        (
+            "近期购买" if segment.recent else "近期未购",
+            "多次购买" if segment.frequent else "单次购买",
+            "高金额" if segment.high_value else "低金额",
+        )
+    )
 
 
 # Campaigns.
@@ -384,7 +477,9 @@ CAMPAIGN_COLUMNS = [
 
 
 def campaign_tables(report: ReportParams) -> list[dict[str, Any]]:
-    result = compute.campaigns(report.start, report.end, **_filters(report))
+    result = cached(
+        "campaigns", report, lambda: compute.campaigns(report.start, report.end, **_filters(report))
+    )
     summary_codes = ("spend", "attributed_revenue", "new_buyers", "cac", "roi", "gross_margin")
     summary = table(
         "summary",
@@ -406,13 +501,22 @@ BUILDERS = {
 }
 
 
-def export_tables(page: str, report: ReportParams) -> list[dict[str, Any]]:
-    """Every table of a page, raw (what the XLSX export writes)."""
+def without_cost(source: dict[str, Any]) -> dict[str, Any]:
+    """A table without its cost-derived columns (and, in the KPI table, rows)."""
+    columns = [item for item in source["columns"] if item["code"] not in COST_CODES]
+    rows = [row for row in source["rows"] if row.get("code") not in COST_CODES]
+    return {**source, "columns": columns, "rows": rows}
+
+
+def export_tables(page: str, report: ReportParams, *, show_cost: bool = True) -> list[dict[str, Any]]:
+    """Every table of a page, raw (what the XLSX export writes); without costs unless `show_cost`."""
     if page == "overview":
-        return [*overview_tables(report), trend_table(report, "day")]
-    if page == "trends":
-        return [trend_table(report)]
-    return BUILDERS[page](report)
+        tables = [*overview_tables(report), trend_table(report, "day")]
+    elif page == "trends":
+        tables = [trend_table(report)]
+    else:
+        tables = BUILDERS[page](report)
+    return tables if show_cost else [without_cost(item) for item in tables]
 
 
 def cell_unit(item: dict[str, str], row: dict[str, Any]) -> str:
@@ -431,7 +535,7 @@ def shown_cell(item: dict[str, str], row: dict[str, Any]) -> Any:
 
 
 def shown_table(source: dict[str, Any]) -> dict[str, Any]:
-    """A table formatted for a page or an email (unfold's table component: headers and rows)."""
+    """A table formatted for an email (unfold's table component: headers and rows)."""
     return {
         "key": source["key"],
         "title": source["title"],
@@ -440,14 +544,62 @@ def shown_table(source: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def page_view_data(page: str, report: ReportParams) -> dict[str, Any]:
-    """What a 数据中心 page shows: KPI cards and explanation (概览), charts and tables."""
+def _drill(key: str, item: dict[str, str], row: dict[str, Any]) -> dict[str, str] | None:
+    """Which buyer list a cell opens: an RFM segment's buyers, or a cohort month's buyers active in a
+    later month."""
+    if key == "rfm" and item["code"] in ("label", "buyers") and row.get("buyers"):
+        return {"segment": str(row["segment"])}
+    if key == "cohorts" and (item["code"] == "size" or item["code"].startswith("m")) and row.get("size"):
+        offset = 0 if item["code"] == "size" else int(item["code"][1:])
+        return {"cohort": str(row["cohort"]), "offset": str(offset)}
+    return None
+
+
+def page_table(source: dict[str, Any], *, limit: int | None = None) -> dict[str, Any]:
+    """A table formatted for a page: headers with their alignment, cells with their text, numbers
+    right-aligned, drill-down targets; at most `limit` rows (the total row, last, always shown)."""
+    rows = source["rows"]
+    total_rows = len(rows)
+    if limit is not None and total_rows > limit + 1:
+        rows = [*rows[:limit], rows[-1]] if rows[-1].get("label") == "合计" else rows[:limit]
+    columns = source["columns"]
+    return {
+        "key": source["key"],
+        "title": source["title"],
+        "headers": [
+            {"label": item["label"], "label_en": item.get("label_en", ""), "numeric": item["unit"] != TEXT}
+            for item in columns
+        ],
+        "rows": [
+            [
+                {
+                    "text": shown_cell(item, row),
+                    "numeric": cell_unit(item, row) != TEXT or item["code"].endswith("_change"),
+                    "drill": _drill(source["key"], item, row),
+                    "total": row.get("label") == "合计",
+                }
+                for item in columns
+            ]
+            for row in rows
+        ],
+        "total_rows": total_rows,
+        "clipped": len(rows) < total_rows,
+    }
+
+
+def page_view_data(
+    page: str, report: ReportParams, *, show_cost: bool = True, all_rows: bool = False
+) -> dict[str, Any]:
+    """What a 数据中心 page shows: KPI cards and explanation (概览), charts and tables; cost-derived
+    numbers only when `show_cost`; long tables cut at PAGE_ROWS unless `all_rows`."""
+    limit = None if all_rows else PAGE_ROWS
     if page == "overview":
         view = overview_view(report)
         daily = trend_table(report, "day")
         return {
-            "kpis": view["kpis"],
+            "kpis": [kpi for kpi in view["kpis"] if show_cost or kpi["code"] not in COST_CODES],
             "explanation": view["explanation"],
+            "traffic_shops": view["traffic_shops"],
             "charts": [
                 {"title": "支付金额与下单金额", "data": line_chart(daily, ("paid_amount", "order_amount"))},
                 {"title": "访客数与支付买家数", "data": line_chart(daily, ("visitors", "paying_buyers"))},
@@ -456,16 +608,19 @@ def page_view_data(page: str, report: ReportParams) -> dict[str, Any]:
         }
     if page == "trends":
         trend = trend_table(report)
+        shown = trend if show_cost else without_cost(trend)
         return {
             "charts": [
                 {"title": "支付金额", "data": line_chart(trend, ("paid_amount", "net_sales"))},
                 {"title": "访客数与支付买家数", "data": line_chart(trend, ("visitors", "paying_buyers"))},
                 {"title": "支付转化率", "data": line_chart(trend, ("payment_conversion",))},
             ],
-            "tables": [shown_table(trend)],
+            "tables": [page_table(shown)],
         }
     tables = BUILDERS[page](report)
-    return {"charts": [], "tables": [shown_table(item) for item in tables]}
+    if not show_cost:
+        tables = [without_cost(item) for item in tables]
+    return {"charts": [], "tables": [page_table(item, limit=limit) for item in tables]}
 
 
 def page_data(page: str, report: ReportParams) -> dict[str, Any]:

@@ -52,9 +52,9 @@ def _cell(sheet: Any, row: int, column: int, value: Any, unit: str, formats: dic
         sheet.write_string(row, column, str(value))
 
 
-def export_page(page: str, report: ReportParams) -> bytes:
-    """The page's tables as an XLSX workbook (bytes)."""
-    tables = datacenter.export_tables(page, report)
+def export_page(page: str, report: ReportParams, *, show_cost: bool = True) -> bytes:
+    """The page's tables as an XLSX workbook (bytes); cost-derived columns only when `show_cost`."""
+    tables = datacenter.export_tables(page, report, show_cost=show_cost)
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False})
     try:
@@ -73,6 +73,10 @@ def export_page(page: str, report: ReportParams) -> bytes:
                     unit = datacenter.cell_unit(column, row)
                     _cell(sheet, number, position, row.get(column["code"]), unit, formats)
             sheet.set_column(0, max(len(columns) - 1, 0), 14)
+            for position, column in enumerate(columns):
+                if column["code"] == "name":
+                    sheet.set_column(position, position, 36)  # 商品名称 beside 商家编码
+            sheet.freeze_panes(1, 0)
     finally:
         workbook.close()
     return buffer.getvalue()

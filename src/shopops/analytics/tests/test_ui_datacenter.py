@@ -61,7 +61,7 @@ def test_overview_cards_show_the_compute_values(make_user, warehouse):
     assert 'data-kpi="paid_amount"' in page
     assert f"¥{amount:,.2f}" in page
     assert 'data-testid="change-explained"' in page
-    assert page.count('class="chart"') == 2
+    assert page.count("data-datacenter-chart=") == 2
 
 
 def test_shop_scope_limits_the_numbers(make_user, warehouse):
@@ -150,10 +150,10 @@ def test_products_and_campaigns_exports_match_compute(make_user, warehouse):
     )
     result = compute.by_product(START, END, best_count=datacenter.BEST_COUNT)
     sheet = products["全部商品"]
-    assert sheet[0][0] == "商品"
+    assert sheet[0][:2] == ("商家编码", "商品名称")
     exported = {row[0]: row for row in sheet[1:]}
     for row in result.rows:
-        position = 1 + result.columns.index("paid_amount")
+        position = 2 + result.columns.index("paid_amount")
         assert as_decimal(exported[row.label][position]) == row.metrics["paid_amount"]
     campaigns = read_sheets(
         client.get(reverse("admin:analytics_datacenter_export", args=["campaigns"]) + "?" + QUERY).content
