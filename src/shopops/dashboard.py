@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db.models import (
     Case,
@@ -33,18 +35,38 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from shopops.aftersales.models import AfterSaleCase
+from shopops.accounts.roles import ROLES, role_group_name
+from shopops.aftersales.models import OPEN_CASE_STATUSES, AfterSaleCase, CaseKind, CaseStatus
 from shopops.analytics.reports import datacenter as analytics_datacenter
 from shopops.catalog import queries as catalog_queries
 from shopops.catalog import services as catalog_services
-from shopops.catalog.models import ListingStatus, Product, ScheduledPriceChange, ScheduledPriceStatus, Sku
+from shopops.catalog.models import (
+    ChannelListing,
+    ListingStatus,
+    Product,
+    PromoPrice,
+    ScheduledPriceChange,
+    ScheduledPriceStatus,
+    Sku,
+)
 from shopops.core.models import Alert, AlertSeverity, AlertStatus
 from shopops.core.money import format_cny
 from shopops.fulfillment import queries as fulfillment_queries
+from shopops.fulfillment.models import Shipment, ShipmentStatus
 from shopops.inventory import queries as inventory_queries
-from shopops.inventory.models import StockLevel, StockThreshold, Warehouse, warehouse_ids_for
+from shopops.inventory.models import (
+    StockLevel,
+    Stocktake,
+    StocktakeStatus,
+    StockThreshold,
+    Transfer,
+    TransferStatus,
+    Warehouse,
+    warehouse_ids_for,
+)
 from shopops.orders import queries as order_queries
-from shopops.purchasing.models import RECEIVABLE_STATUSES, PurchaseOrder
+from shopops.orders.models import Order, OrderStatus, ReviewStatus
+from shopops.purchasing.models import RECEIVABLE_STATUSES, PurchaseOrder, PurchaseOrderStatus
 
 PANEL_ROWS = 10
 # how many of the thinnest-margin SKUs are checked against the price guard (keeps the page cheap)
@@ -57,6 +79,18 @@ class Kpi:
     value: Any
     link: str = ""
     icon: str = ""
+    hint: str = ""  # what the number counts, when cards side by side could be confused
+
+
+@dataclass(frozen=True)
+class Todo:
+    """A to-do count: the number of rows of `link` (an admin list with the same filter) that need work."""
+
+    key: str
+    title: str
+    count: int
+    link: str
+    hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +104,7 @@ class Panel:
     total: int
     link: str = ""
     empty_text: str = field(default_factory=lambda: _("暂无需要处理的事项"))
+    note: str = ""  # where the numbers come from, shown under the table
 
     @property
     def heading(self) -> str:
@@ -181,7 +216,7 @@ def below_guard_panel(request: HttpRequest) -> Panel:
 
 
 def upcoming_schedules_panel(request: HttpRequest) -> Panel:
-    now = timezone.now()
+    now = timezone.now().replace(microsecond=0)
     schedules = ScheduledPriceChange.objects.filter(
         status=ScheduledPriceStatus.PENDING, starts_at__gte=now, starts_at__lt=now + dt.timedelta(hours=24)
     ).select_related("sku", "sku__product")
@@ -200,7 +235,12 @@ def upcoming_schedules_panel(request: HttpRequest) -> Panel:
         headers=[_("商家编码"), _("商品"), _("售价"), _("开始时间")],
         rows=rows,
         total=schedules.count(),
-        link=reverse("admin:catalog_scheduledpricechange_changelist") + "?status__exact=pending",
+        link=changelist(
+            "catalog_scheduledpricechange",
+            status__exact=ScheduledPriceStatus.PENDING,
+            starts_at__gte=now.isoformat(),
+            starts_at__lt=(now + dt.timedelta(hours=24)).isoformat(),
+        ),
     )
 
 
@@ -366,7 +406,11 @@ def overdue_purchase_orders_panel(request: HttpRequest) -> Panel:
         headers=[_("采购单号"), _("供应商"), _("仓库"), _("状态"), _("预计到货"), _("逾期天数")],
         rows=rows,
         total=orders.count(),
-        link=reverse("admin:purchasing_purchaseorder_changelist"),
+        link=changelist(
+            "purchasing_purchaseorder",
+            status__in=",".join(RECEIVABLE_STATUSES),
+            expected_date__lt=timezone.localdate().isoformat(),
+        ),
     )
 
 
@@ -378,14 +422,21 @@ def order_kpis(request: HttpRequest) -> list[Kpi]:
     orders_url = reverse("admin:orders_order_changelist")
     placed = f"{orders_url}?placed_at_from={day}&placed_at_to={day}"
     return [
-        Kpi(_("昨日订单"), summary.orders, placed, "shopping_cart"),
+        Kpi(_("昨日订单"), summary.orders, placed, "shopping_cart", _("昨天下单的订单，含未付款")),
         Kpi(
             _("昨日支付金额"),
             format_cny(summary.paid_amount),
             f"{orders_url}?paid_at_from={day}&paid_at_to={day}",
             "payments",
+            _("昨天付款的订单金额，未扣退款"),
         ),
-        Kpi(_("昨日有效订单"), summary.valid_orders, f"{placed}&is_valid__exact=1", "verified"),
+        Kpi(
+            _("昨日有效订单"),
+            summary.valid_orders,
+            f"{placed}&is_valid__exact=1",
+            "verified",
+            _("昨天下单且计入业绩的订单"),
+        ),
     ]
 
 
@@ -411,7 +462,7 @@ def order_exceptions_panel(request: HttpRequest) -> Panel:
 
 
 def unpaid_closing_panel(request: HttpRequest) -> Panel:
-    now = timezone.now()
+    now = timezone.now().replace(microsecond=0)
     orders = order_queries.unpaid_closing_soon(request.user, now=now)
     rows = [
         [
@@ -428,7 +479,12 @@ def unpaid_closing_panel(request: HttpRequest) -> Panel:
         headers=[_("订单号"), _("店铺"), _("应付金额"), _("付款截止")],
         rows=rows,
         total=orders.count(),
-        link=reverse("admin:orders_order_changelist") + "?status__exact=pending_payment",
+        link=changelist(
+            "orders_order",
+            status__exact=OrderStatus.PENDING_PAYMENT,
+            pay_deadline__gt=now.isoformat(),
+            pay_deadline__lte=(now + order_queries.UNPAID_CLOSING_WINDOW).isoformat(),
+        ),
     )
 
 
@@ -459,8 +515,9 @@ def ship_at_risk_panel(request: HttpRequest) -> Panel:
 
 def overdue_cases_panel(request: HttpRequest) -> Panel:
     """After-sales cases in the user's shops whose current step passed its deadline (SLA)."""
+    now = timezone.now().replace(microsecond=0)
     cases = (
-        AfterSaleCase.objects.overdue(timezone.now())
+        AfterSaleCase.objects.overdue(now)
         .for_user(request.user)
         .select_related("order", "shop")
         .order_by("sla_due_at", "pk")
@@ -481,7 +538,93 @@ def overdue_cases_panel(request: HttpRequest) -> Panel:
             for case in cases[:PANEL_ROWS]
         ],
         total=cases.count(),
-        link=reverse("admin:aftersales_aftersalecase_changelist"),
+        link=changelist(
+            "aftersales_aftersalecase",
+            status__in=",".join(sorted(OPEN_CASE_STATUSES)),
+            sla_due_at__lt=now.isoformat(),
+        ),
+    )
+
+
+CURRENCY_SIGNS = {"CNY": "¥", "USD": "US$", "HKD": "HK$", "EUR": "€", "JPY": "JP¥"}
+
+
+def _amounts(amounts: dict[str, Decimal]) -> str:
+    """Per-currency amounts side by side (¥1,200.00 + US$35.00): different currencies are never added."""
+    if not amounts:
+        return format_cny(Decimal("0.00"))
+    return " + ".join(
+        format_cny(amount)
+        if currency == "CNY"
+        else f"{CURRENCY_SIGNS.get(currency, currency + ' ')}{amount.quantize(Decimal('0.01')):,}"
+        for currency, amount in sorted(amounts.items(), key=lambda item: (item[0] != "CNY", item[0]))
+    )
+
+
+def _change(now: Decimal | int, before: Decimal | int) -> str:
+    if not before:
+        return "—"
+    percent = (Decimal(now) - Decimal(before)) / Decimal(before) * 100
+    return f"{percent.quantize(Decimal('0.1')):+}%"
+
+
+def _single(amounts: dict[str, Decimal]) -> Decimal | None:
+    """The amount when only one currency (or none) is involved; None when currencies are mixed."""
+    if len(amounts) > 1:
+        return None
+    return next(iter(amounts.values()), Decimal("0.00"))
+
+
+def yesterday_compare_panel(request: HttpRequest) -> Panel:
+    """运营/管理员: yesterday against the day before and the same day last week, from the order facts
+    (orders paid, each shop's day in its own time zone). 访客数 and 转化率 come from traffic data: the
+    数据中心 card beside this one shows them."""
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    days = [order_queries.paid_day(request.user, yesterday - dt.timedelta(days=back)) for back in (0, 1, 7)]
+    current, before, last_week = days
+
+    def row(label: str, values: list[Any], shown: list[str]) -> list[Any]:
+        now, prev, week = values
+        return [
+            label,
+            shown[0],
+            shown[1],
+            "—" if now is None or prev is None else _change(now, prev),
+            shown[2],
+            "—" if now is None or week is None else _change(now, week),
+        ]
+
+    averages = [day.average for day in days]
+    rows = [
+        row(
+            _("支付金额"),
+            [_single(day.amounts) for day in days],
+            [_amounts(day.amounts) for day in days],
+        ),
+        row(_("支付订单数"), [day.orders for day in days], [str(day.orders) for day in days]),
+        row(
+            _("客单价（按订单）"),
+            [_single(average) if average else None for average in averages],
+            [_amounts(average) if average else "—" for average in averages],
+        ),
+    ]
+    return Panel(
+        key="yesterday_compare",
+        title=_("昨日经营 %(day)s（各店铺按本地时区计日）") % {"day": date_format(yesterday, "Y-m-d")},
+        headers=[
+            _("指标"),
+            _("昨日"),
+            _("前一日"),
+            _("较前一日"),
+            _("上周同日"),
+            _("较上周同日"),
+        ],
+        rows=rows,
+        total=0,
+        link="",
+        note=_(
+            "按付款时间统计已付款订单；不同币种分开列示，不相加。访客数与转化率来自流量数据，见“数据中心”卡片。"
+        ),
     )
 
 
@@ -494,38 +637,357 @@ def analytics_kpis(request: HttpRequest) -> list[Kpi]:
     return [Kpi(label, value, link, "monitoring") for label, value in shown]
 
 
-KPI_SOURCES: list[Source] = [
-    Source("catalog.view_product", catalog_kpis),
-    Source("orders.view_order", order_kpis),
-    Source("analytics.view_datacenter", analytics_kpis),
-]
-PANELS: list[Source] = [
-    Source("catalog.view_cost", below_cost_panel),
-    Source("catalog.view_cost", below_guard_panel),
-    Source("catalog.view_scheduledpricechange", upcoming_schedules_panel),
-    Source("catalog.view_product", unlisted_products_panel),
-    Source("core.view_alert", inventory_alerts_panel),
-    Source("inventory.view_stocklevel", low_stock_panel),
-    Source("purchasing.view_purchaseorder", overdue_purchase_orders_panel),
-    Source("orders.view_orderissue", order_exceptions_panel),
-    Source("orders.view_order", unpaid_closing_panel),
-    Source("fulfillment.view_shipment", ship_at_risk_panel),
-    Source("aftersales.view_aftersalecase", overdue_cases_panel),
-]
+def changelist(model: str, **filters: str) -> str:
+    """The admin list of `app_model` with `filters` in its query string (the list applies them as given)."""
+    url = reverse(f"admin:{model}_changelist")
+    return f"{url}?{urlencode(filters)}" if filters else url
+
+
+def scoped(model: Any, user: Any) -> QuerySet[Any]:
+    """Rows of `model` the user's admin list shows: `for_user` when the model is scoped (as the admin does)."""
+    rows = model._default_manager.all()
+    return rows.for_user(user) if hasattr(rows, "for_user") else rows
+
+
+def _todo(
+    request: HttpRequest, key: str, title: str, model: Any, admin_name: str, hint: str = "", **filters: Any
+) -> Todo:
+    """A count of `model` rows under `filters` (Django lookups), linked to the admin list with the same filters."""
+    lookups = {name: list(value) if name.endswith("__in") else value for name, value in filters.items()}
+    count = scoped(model, request.user).filter(**lookups).count()
+    shown = {
+        name: ",".join(value) if name.endswith("__in") else str(value) for name, value in filters.items()
+    }
+    return Todo(key, title, count, changelist(admin_name, **shown), hint)
+
+
+def order_todos(request: HttpRequest) -> list[Todo]:
+    """运营/客服: orders waiting for review, orders reviewed and waiting to ship, buyer messages on open orders."""
+    return [
+        _todo(
+            request,
+            "to_review",
+            _("待审核订单"),
+            Order,
+            "orders_order",
+            _("已付款、未审核"),
+            status__exact=OrderStatus.PAID,
+            review_status__exact=ReviewStatus.PENDING,
+        ),
+        _todo(
+            request,
+            "to_ship",
+            _("待发货订单"),
+            Order,
+            "orders_order",
+            _("已付款、审核通过、未发货"),
+            status__exact=OrderStatus.PAID,
+            review_status__exact=ReviewStatus.PASSED,
+        ),
+    ]
+
+
+def buyer_message_todos(request: HttpRequest) -> list[Todo]:
+    """客服: shopops has no buyer chat yet; the buyer's message (买家留言) on an order waiting to ship is shown."""
+    return [
+        _todo(
+            request,
+            "buyer_messages",
+            _("有买家留言的待发货订单"),
+            Order,
+            "orders_order",
+            _("暂无聊天消息接入，这里统计订单上的买家留言"),
+            status__exact=OrderStatus.PAID,
+            buyer_message__gt="",
+        )
+    ]
+
+
+def aftersales_todos(request: HttpRequest) -> list[Todo]:
+    return [
+        _todo(
+            request,
+            "cases_waiting",
+            _("待审核售后单"),
+            AfterSaleCase,
+            "aftersales_aftersalecase",
+            _("买家已申请，等待同意或拒绝"),
+            status__exact=CaseStatus.APPLIED,
+        ),
+        _todo(
+            request,
+            "returns_arrived",
+            _("待质检退货"),
+            AfterSaleCase,
+            "aftersales_aftersalecase",
+            _("退货已收到，等待质检"),
+            status__exact=CaseStatus.RECEIVED,
+        ),
+    ]
+
+
+def refund_todos(request: HttpRequest) -> list[Todo]:
+    """财务/客服: cases whose next step is the refund (refund-only once approved, returns once inspected)."""
+    return [
+        _todo(
+            request,
+            "refunds_refund_only",
+            _("待退款（仅退款）"),
+            AfterSaleCase,
+            "aftersales_aftersalecase",
+            _("仅退款，已同意"),
+            kind__exact=CaseKind.REFUND_ONLY,
+            status__exact=CaseStatus.APPROVED,
+        ),
+        _todo(
+            request,
+            "refunds_return",
+            _("待退款（退货退款）"),
+            AfterSaleCase,
+            "aftersales_aftersalecase",
+            _("退货退款，已质检"),
+            kind__exact=CaseKind.RETURN_REFUND,
+            status__exact=CaseStatus.INSPECTED,
+        ),
+    ]
+
+
+def shipment_todos(request: HttpRequest) -> list[Todo]:
+    """仓储: parcels to pick, being picked, packed and waiting to ship."""
+    return [
+        _todo(
+            request, f"parcels_{status}", title, Shipment, "fulfillment_shipment", hint, status__exact=status
+        )
+        for status, title, hint in (
+            (ShipmentStatus.PENDING, _("待拣货包裹"), _("包裹已建，未开始拣货")),
+            (ShipmentStatus.PICKING, _("拣货中包裹"), _("已开始拣货，未打包")),
+            (ShipmentStatus.PACKED, _("待发出包裹"), _("已打包，未填运单发货")),
+        )
+    ]
+
+
+def stock_work_todos(request: HttpRequest) -> list[Todo]:
+    """仓储: transfers on their way in, stocktakes still open."""
+    todos = []
+    if request.user.has_perm("inventory.view_transfer"):
+        todos.append(
+            _todo(
+                request,
+                "transfers_to_receive",
+                _("待收货调拨单"),
+                Transfer,
+                "inventory_transfer",
+                _("已发出或部分收货"),
+                status__in=(TransferStatus.SHIPPED, TransferStatus.PARTIALLY_RECEIVED),
+            )
+        )
+    if request.user.has_perm("inventory.view_stocktake"):
+        todos.append(
+            _todo(
+                request,
+                "open_stocktakes",
+                _("未完成的盘点单"),
+                Stocktake,
+                "inventory_stocktake",
+                _("盘点中或待审核"),
+                status__in=(StocktakeStatus.COUNTING, StocktakeStatus.SUBMITTED),
+            )
+        )
+    return todos
+
+
+def purchase_settlement_todos(request: HttpRequest) -> list[Todo]:
+    """财务: shopops records no supplier payments yet, so the received orders (to be settled) are counted."""
+    return [
+        _todo(
+            request,
+            "purchase_orders_received",
+            _("已收货待结算采购单"),
+            PurchaseOrder,
+            "purchasing_purchaseorder",
+            _("已全部收货；系统暂不记录付款，请按对账结果处理"),
+            status__exact=PurchaseOrderStatus.RECEIVED,
+        )
+    ]
+
+
+def product_todos(request: HttpRequest) -> list[Todo]:
+    """美工: products without pictures, SKUs without a sale price, listings still in draft."""
+    todos = [
+        _todo(
+            request,
+            "products_without_images",
+            _("缺主图的在售商品"),
+            Product,
+            "catalog_product",
+            _("在售商品，一张图片都没有"),
+            status__exact="active",
+            images__isnull=True,
+        ),
+        _todo(
+            request,
+            "skus_without_price",
+            _("未定价的 SKU"),
+            Sku,
+            "catalog_sku",
+            _("启用中、售价为 0"),
+            is_active__exact="1",
+            sale_price__exact="0",
+        ),
+    ]
+    if request.user.has_perm("catalog.view_channellisting"):
+        todos.append(
+            _todo(
+                request,
+                "draft_listings",
+                _("待上架商品"),
+                ChannelListing,
+                "catalog_channellisting",
+                _("已建上架记录，仍是草稿"),
+                status__exact=ListingStatus.DRAFT,
+            )
+        )
+    return todos
+
+
+def promo_todos(request: HttpRequest) -> list[Todo]:
+    """推广: promotional prices running now and starting within a week."""
+    now = timezone.now().replace(microsecond=0)
+    week = now + dt.timedelta(days=7)
+    return [
+        _todo(
+            request,
+            "promos_running",
+            _("进行中的活动价"),
+            PromoPrice,
+            "catalog_promoprice",
+            _("启用中，当前时间在活动期内"),
+            is_active__exact="1",
+            starts_at__lte=now.isoformat(),
+            ends_at__gt=now.isoformat(),
+        ),
+        _todo(
+            request,
+            "promos_starting",
+            _("7 天内开始的活动价"),
+            PromoPrice,
+            "catalog_promoprice",
+            _("启用中，尚未开始"),
+            is_active__exact="1",
+            starts_at__gt=now.isoformat(),
+            starts_at__lte=week.isoformat(),
+        ),
+    ]
+
+
+# Every card of the 工作台 once, in page order: (key, permission, builder); a role lists the keys it sees.
+KPI_SOURCES: dict[str, Source] = {
+    "catalog_kpis": Source("catalog.view_product", catalog_kpis),
+    "order_kpis": Source("orders.view_order", order_kpis),
+    "analytics_kpis": Source("analytics.view_datacenter", analytics_kpis),
+}
+TODO_SOURCES: dict[str, Source] = {
+    "order_todos": Source("orders.view_order", order_todos),
+    "buyer_message_todos": Source("orders.view_order", buyer_message_todos),
+    "aftersales_todos": Source("aftersales.view_aftersalecase", aftersales_todos),
+    "refund_todos": Source("aftersales.view_aftersalecase", refund_todos),
+    "shipment_todos": Source("fulfillment.view_shipment", shipment_todos),
+    "stock_work_todos": Source("inventory.view_stocklevel", stock_work_todos),
+    "purchase_settlement_todos": Source("purchasing.view_purchaseorder", purchase_settlement_todos),
+    "product_todos": Source("catalog.view_product", product_todos),
+    "promo_todos": Source("catalog.view_promoprice", promo_todos),
+}
+PANEL_SOURCES: dict[str, Source] = {
+    "yesterday_compare": Source("orders.view_order", yesterday_compare_panel),
+    "order_exceptions": Source("orders.view_orderissue", order_exceptions_panel),
+    "ship_at_risk": Source("fulfillment.view_shipment", ship_at_risk_panel),
+    "overdue_aftersale_cases": Source("aftersales.view_aftersalecase", overdue_cases_panel),
+    "unpaid_closing": Source("orders.view_order", unpaid_closing_panel),
+    "low_stock": Source("inventory.view_stocklevel", low_stock_panel),
+    "inventory_alerts": Source("core.view_alert", inventory_alerts_panel),
+    "overdue_purchase_orders": Source("purchasing.view_purchaseorder", overdue_purchase_orders_panel),
+    "below_cost": Source("catalog.view_cost", below_cost_panel),
+    "below_guard": Source("catalog.view_cost", below_guard_panel),
+    "upcoming_schedules": Source("catalog.view_scheduledpricechange", upcoming_schedules_panel),
+    "unlisted_products": Source("catalog.view_product", unlisted_products_panel),
+}
+
+# One page per role from the same cards (keys above); a user with several roles sees the union, once each.
+ROLE_CARDS: dict[str, tuple[str, ...]] = {
+    "admin": (*KPI_SOURCES, *TODO_SOURCES, *PANEL_SOURCES),
+    "operations": (
+        "yesterday_compare",
+        "order_kpis",
+        "analytics_kpis",
+        "order_todos",
+        "aftersales_todos",
+        "order_exceptions",
+        "ship_at_risk",
+        "overdue_aftersale_cases",
+        "low_stock",
+        "overdue_purchase_orders",
+        "below_cost",
+        "below_guard",
+        "unpaid_closing",
+    ),
+    "customer_service": (
+        "aftersales_todos",
+        "buyer_message_todos",
+        "refund_todos",
+        "order_exceptions",
+        "overdue_aftersale_cases",
+        "unpaid_closing",
+        "low_stock",
+        "inventory_alerts",
+    ),
+    "warehouse": (
+        "shipment_todos",
+        "stock_work_todos",
+        "ship_at_risk",
+        "low_stock",
+        "inventory_alerts",
+        "overdue_purchase_orders",
+    ),
+    "finance": ("yesterday_compare", "refund_todos", "purchase_settlement_todos", "below_cost"),
+    "designer": ("catalog_kpis", "product_todos", "unlisted_products", "inventory_alerts"),
+    "promotion": ("analytics_kpis", "promo_todos", "upcoming_schedules", "unlisted_products"),
+}
+
+
+def roles_of(user: Any) -> list[str]:
+    """The roles (accounts/roles.py) the user holds through their groups; a superuser is an 管理员."""
+    if user.is_superuser:
+        return ["admin"]
+    names = set(user.groups.values_list("name", flat=True))
+    return [role for role in ROLES if role_group_name(role) in names]
+
+
+def cards_for(user: Any) -> set[str]:
+    """The card keys of the user's roles; a user without a role sees every card their permissions allow."""
+    roles = roles_of(user)
+    if not roles:
+        return {*KPI_SOURCES, *TODO_SOURCES, *PANEL_SOURCES}
+    return {key for role in roles for key in ROLE_CARDS[role]}
+
+
+def _shown(sources: dict[str, Source], wanted: set[str], user: Any) -> list[Source]:
+    return [source for key, source in sources.items() if key in wanted and user.has_perm(source.permission)]
 
 
 def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
     user = request.user
-    kpis = [
-        kpi for source in KPI_SOURCES if user.has_perm(source.permission) for kpi in source.build(request)
-    ]
-    panels = [source.build(request) for source in PANELS if user.has_perm(source.permission)]
+    wanted = cards_for(user)
+    kpis = [kpi for source in _shown(KPI_SOURCES, wanted, user) for kpi in source.build(request)]
+    todos = [todo for source in _shown(TODO_SOURCES, wanted, user) for todo in source.build(request)]
+    panels = [source.build(request) for source in _shown(PANEL_SOURCES, wanted, user)]
     context.update(
         {
             "title": gettext_lazy("工作台"),
+            "role_names": [_(role_group_name(role)) for role in roles_of(user)],
             "kpis": kpis,
+            "todos": todos,
             "panels": panels,
-            "has_attention": any(p.total for p in panels),
+            "has_attention": any(p.total for p in panels) or any(t.count for t in todos),
         }
     )
     return context

@@ -415,6 +415,8 @@ STEP_PERMISSIONS = {
 
 @admin.register(AfterSaleCase)
 class AfterSaleCaseAdmin(ShopOpsModelAdmin):
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("status__exact", "kind__exact", "status__in", "sla_due_at__lt")
     list_display = (
         "id",
         "shop",

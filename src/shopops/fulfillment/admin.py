@@ -150,6 +150,8 @@ class AtRiskForm(forms.Form):
 
 
 class ShipmentAdmin(ShopOpsModelAdmin):
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("status__exact",)
     list_display = (
         "id",
         "shop",

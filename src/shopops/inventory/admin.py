@@ -999,6 +999,8 @@ class StocktakeLineInline(ReadOnlyInline):
 
 
 class StocktakeAdmin(WorkflowAdmin):
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("status__in",)
     list_display = (
         "number",
         "warehouse",
@@ -1307,6 +1309,8 @@ TransferLineFormSet = forms.formset_factory(TransferLineForm, extra=TRANSFER_FOR
 
 
 class TransferAdmin(WorkflowAdmin):
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("status__in",)
     list_display = ("number", "source", "destination", "status", "created_at", "shipped_at", "closed_at")
     list_display_links = ("number",)
     list_filter = (("status", ChoicesDropdownFilter),)

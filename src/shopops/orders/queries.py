@@ -757,3 +757,46 @@ def unmatched_sku_keys(user: Any, *, shop_id: int | None = None, search: str = "
     return sorted(
         found, key=lambda item: (-item.units, item.shop_id, item.merchant_code, item.title, item.spec)
     )
+
+
+@dataclass(frozen=True)
+class PaidDay:
+    """Orders paid on one business day, each shop's day taken in its own time zone (`Shop.timezone`): a
+    US shop's noon order counts on its own date, not Shanghai's. Amounts stay per currency (never added
+    across currencies)."""
+
+    day: dt.date
+    orders: int
+    amounts: dict[str, Decimal]
+    orders_by_currency: dict[str, int]
+
+    @property
+    def average(self) -> dict[str, Decimal]:
+        """Average paid amount per paid order (客单价 by order), per currency."""
+        return {
+            currency: (amount / self.orders_by_currency[currency]).quantize(Decimal("0.01"))
+            for currency, amount in self.amounts.items()
+            if self.orders_by_currency.get(currency)
+        }
+
+
+def paid_day(user: Any, day: dt.date) -> PaidDay:
+    """Orders of the user's shops paid on `day` (each shop's local date) and their paid amount."""
+    from shopops.channels.models import Shop
+
+    condition = Q(pk__in=[])
+    for shop_id, zone in Shop.objects.for_user(user).values_list("pk", "timezone"):
+        tz = ZoneInfo(zone or "Asia/Shanghai")
+        start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+        condition |= Q(shop_id=shop_id, paid_at__gte=start, paid_at__lt=end)
+    rows = (
+        Order.objects.for_user(user)
+        .filter(condition)
+        .order_by()
+        .values("currency")
+        .annotate(orders=Count("pk"), amount=Sum("paid_amount"))
+    )
+    amounts = {row["currency"]: row["amount"] or Decimal("0.00") for row in rows}
+    counts = {row["currency"]: row["orders"] for row in rows}
+    return PaidDay(day=day, orders=sum(counts.values()), amounts=amounts, orders_by_currency=counts)

@@ -26,6 +26,8 @@ class ListingAddForm(forms.ModelForm):
 
 
 class ChannelListingAdmin(ShopOpsModelAdmin):
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("status__exact",)
     list_display = ("product", "shop", "status", "external_id", "changed_at", "changed_by", "reason")
     list_filter = (("status", ChoicesDropdownFilter), ("shop", RelatedDropdownFilter))
     search_fields = ("product__name", "product__merchant_code", "external_id")

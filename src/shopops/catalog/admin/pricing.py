@@ -56,6 +56,8 @@ class ScheduleForm(forms.ModelForm):
 
 
 class ScheduledPriceChangeAdmin(ShopOpsModelAdmin):
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("status__exact", "starts_at__gte", "starts_at__lt")
     list_display = (
         "sku",
         "new_price_shown",
@@ -131,6 +133,8 @@ class ScheduledPriceChangeAdmin(ShopOpsModelAdmin):
 
 
 class PromoPriceAdmin(ShopOpsModelAdmin):
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("is_active__exact", "starts_at__lte", "starts_at__gt", "ends_at__gt")
     list_display = ("name", "sku", "shop", "price_shown", "starts_at", "ends_at", "is_active", "created_by")
     list_filter = ("is_active", ("shop", RelatedDropdownFilter), ("starts_at", RangeDateTimeFilter))
     search_fields = ("name", "sku__merchant_code", "sku__product__name")

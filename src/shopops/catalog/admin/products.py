@@ -129,6 +129,8 @@ class ProductForm(forms.ModelForm):
 
 class ProductAdmin(ShopOpsModelAdmin):
     form = ProductForm
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("status__exact", "images__isnull")
     list_display = (
         "merchant_code",
         "name",
@@ -326,6 +328,8 @@ class BulkPriceConfirmForm(BulkPriceForm):
 
 class SkuAdmin(PriceFieldsMixin, ProductImportExportAdmin):
     form = SkuForm
+    # the 工作台's to-do counts link here with these filters (shopops.dashboard)
+    linked_lookups = ("is_active__exact", "sale_price__exact")
     list_display = (
         "merchant_code",
         "product",

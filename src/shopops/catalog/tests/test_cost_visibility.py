@@ -130,7 +130,8 @@ def test_api_cost_fields_follow_the_permission(
         (row,) = levels.json()["items"]
         assert (row["cost_price"], row["value"]) == ((expected, "512.33") if sees else (None, None))
     else:
-        assert role == "designer" and levels.status_code == 403
+        assert role == "designer"
+        assert levels.status_code == 403
     assert ("73.19" in body(export)) is sees
 
 
@@ -151,7 +152,7 @@ def test_asking_by_cost_is_refused_without_the_permission(
         assert "73.19" not in response.content.decode()
 
 
-@pytest.mark.parametrize("role", ("customer_service", "designer", "promotion"))
+@pytest.mark.parametrize("role", ["customer_service", "designer", "promotion"])
 def test_sale_only_roles_cannot_open_purchasing_at_all(role: str, make_user) -> None:
     client = logged_in(make_user(role))
     assert client.get(reverse("admin:purchasing_purchaseorder_changelist")).status_code == 403
