@@ -291,3 +291,43 @@ def test_return_is_worked_through_in_the_back_office(admin_user, make_user):
     assert (case.return_carrier_id, case.return_tracking_number) == (carrier.pk, "JT0001")
     page = service.get(reverse(CHANGE, args=[case.pk])).content.decode()
     assert "买家退货：极兔测试 JT0001" in page
+
+
+STEP_MATRIX = [
+    # step, case kind, services run before it, a role allowed, a role refused (permission)
+    ("approve_case", CaseKind.REFUND_ONLY, [], "customer_service", "warehouse"),
+    ("reject_case", CaseKind.REFUND_ONLY, [], "customer_service", "finance"),
+    ("return_tracking_case", CaseKind.RETURN_REFUND, ["approve"], "customer_service", "finance"),
+    ("receive_case", CaseKind.RETURN_REFUND, ["approve"], "warehouse", "customer_service"),
+    ("refund_case", CaseKind.REFUND_ONLY, ["approve"], "finance", "warehouse"),
+    ("cancel_case", CaseKind.REFUND_ONLY, [], "customer_service", "finance"),
+    ("close_case", CaseKind.REFUND_ONLY, ["approve", "refund"], "customer_service", "warehouse"),
+]
+
+
+@pytest.mark.parametrize(("step", "kind", "before", "allowed", "refused"), STEP_MATRIX)
+def test_each_step_is_offered_and_accepted_only_with_its_permission(
+    admin_user, make_user, step, kind, before, allowed, refused
+):
+    case = factories.apply(an_order(), kind=kind, actor=admin_user)
+    for done in before:
+        {"approve": services.approve_case, "refund": services.refund_case}[done](
+            actor=admin_user, case_id=case.pk
+        )
+    refused_client = client_for(make_user(refused))
+    allowed_client = client_for(make_user(allowed))
+    outsider = client_for(make_user(allowed, shops=[factories.create_shop()]))
+    before_state = state()
+
+    # the refused role sees no button and is refused on GET and POST; a user of another shop gets a 404
+    assert step_url(step, case) not in refused_client.get(reverse(CHANGE, args=[case.pk])).content.decode()
+    assert refused_client.get(step_url(step, case)).status_code == 403
+    assert refused_client.post(step_url(step, case), {"step": "apply"}).status_code == 403
+    assert outsider.post(step_url(step, case), {"step": "apply"}).status_code == 404
+    assert Client().post(step_url(step, case), {"step": "apply"}).status_code == 302  # to the login page
+    assert state() == before_state
+
+    # the allowed role sees the button and its confirmation page, which changes nothing by itself
+    assert step_url(step, case) in allowed_client.get(reverse(CHANGE, args=[case.pk])).content.decode()
+    assert allowed_client.get(step_url(step, case)).status_code == 200
+    assert state() == before_state
