@@ -352,7 +352,8 @@ def entries(events: Iterable[OrderEvent], user: Any, *, zone: str = "Asia/Shangh
                 icon=KIND_ICONS.get(event.kind, "history"),
                 text=describe(event, user),
                 actor=(actor.get_full_name() or actor.get_username()) if actor is not None else _("系统"),
-                via=str(VIA_LABELS.get(event.via, "")),  # an unknown channel code is not shown
+                # an unknown channel code is not shown, nor "系统" twice
+                via="" if actor is None and event.via == "system" else str(VIA_LABELS.get(event.via, "")),
             )
         )
     return rows
