@@ -7,7 +7,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -25,7 +24,6 @@ from unfold.widgets import (
 
 from shopops.channels.models import Shop
 from shopops.core.admin_tools import ReadOnlyAdmin, ReasonForm, ShopOpsModelAdmin, action_page, money
-from shopops.core.errors import DomainError
 from shopops.fulfillment import queries, services
 from shopops.fulfillment.models import Carrier, Shipment, ShipmentLine, TrackingEvent
 from shopops.inventory.models import Warehouse
@@ -125,11 +123,11 @@ class ShipForm(forms.Form):
             self.fields[f"cost_{key}"] = _cost_field(f"{label} {_('运费成本')}")
 
     def entries(self) -> list[tuple[int, str, Any]]:
-        """(key, tracking number, cost) for the rows given a tracking number."""
+        """(key, tracking number, cost) for every row, blank tracking numbers included: the service
+        reports a row left blank instead of it vanishing."""
         return [
-            (key, self.cleaned_data[f"tracking_{key}"].strip(), self.cleaned_data[f"cost_{key}"])
+            (key, (self.cleaned_data.get(f"tracking_{key}") or "").strip(), self.cleaned_data[f"cost_{key}"])
             for key, _label in self.keys
-            if self.cleaned_data.get(f"tracking_{key}", "").strip()
         ]
 
 
@@ -147,6 +145,25 @@ class AtRiskForm(forms.Form):
         self.fields["shop"] = forms.ModelChoiceField(
             label=_("店铺"), queryset=shops, required=False, widget=UnfoldAdminSelectWidget()
         )
+
+
+def report_bulk_ship(request: HttpRequest, results: list[tuple[Any, Any]], *, shipped_text: Any) -> None:
+    """One message per outcome of a bulk ship, each row named as a person knows it (包裹 #12（顺丰 SF…）,
+    订单 T…): how many shipped, which were left blank (no tracking number), why each refusal happened."""
+    shipped = [result for _label, result in results if result.is_shipped]
+    if shipped:
+        messages.success(request, shipped_text % {"count": len(shipped)})
+    blank = [str(label) for label, result in results if result.is_skipped]
+    if blank:
+        messages.warning(
+            request,
+            _("未填运单号，未发货（%(count)d）：%(rows)s") % {"count": len(blank), "rows": "、".join(blank)},
+        )
+    for label, result in results:
+        if result.warnings:
+            messages.warning(request, f"{label}：" + "；".join(result.warnings))
+        if not result.is_shipped and not result.is_skipped:
+            messages.error(request, f"{label}：{result.message}")
 
 
 class ShipmentAdmin(ShopOpsModelAdmin):
@@ -286,7 +303,13 @@ class ShipmentAdmin(ShopOpsModelAdmin):
                 )
                 for key, number, cost in form.entries()
             ]
-            self._report_bulk(request, services.bulk_ship(actor=request.user, items=items))
+            results = services.bulk_ship(actor=request.user, items=items)
+            labels = {parcel.pk: services.parcel_label(parcel) for parcel in parcels}
+            report_bulk_ship(
+                request,
+                [(labels.get(r.shipment_id, f"#{r.shipment_id}"), r) for r in results],
+                shipped_text=_("已发货 %(count)d 个包裹"),
+            )
             return None
         preview = {
             "headers": [_("包裹"), _("店铺"), _("发货仓"), _("状态"), _("订单")],
@@ -307,16 +330,6 @@ class ShipmentAdmin(ShopOpsModelAdmin):
             description=_("填写运单号的包裹发货（扣减库存）；运单号格式不符只提醒，不阻止。"),
             preview=preview,
         )
-
-    def _report_bulk(self, request: HttpRequest, results: list[services.BulkShipResult]) -> None:
-        shipped = [result for result in results if result.is_shipped]
-        if shipped:
-            messages.success(request, _("已发货 %(count)d 个包裹") % {"count": len(shipped)})
-        for result in results:
-            if result.warnings:
-                messages.warning(request, f"#{result.shipment_id}：" + "；".join(result.warnings))
-            if not result.is_shipped:
-                messages.error(request, f"#{result.shipment_id}：{result.message}")
 
     # Pages.
 
@@ -381,32 +394,6 @@ class ShipmentAdmin(ShopOpsModelAdmin):
             Order.objects.for_user(request.user).filter(pk__in=wanted[:MAX_ORDERS_PER_PAGE]).order_by("pk")
         )
 
-    def _ship_order(
-        self, request: HttpRequest, order: Order, entry: tuple[Carrier, str, Any], warehouse: Warehouse | None
-    ) -> bool:
-        carrier, number, cost = entry
-        lines = services.open_quantities(order.lines.all())
-        try:
-            with transaction.atomic():
-                shipment = services.create_shipment(
-                    actor=request.user,
-                    lines={pk: units for pk, units in lines.items() if units},
-                    warehouse_id=warehouse.pk if warehouse else None,
-                )
-                shipped = services.ship_shipment(
-                    actor=request.user,
-                    shipment_id=shipment.pk,
-                    carrier=carrier,
-                    tracking_number=number,
-                    shipping_cost=cost,
-                )
-        except DomainError as error:
-            messages.error(request, f"{order.external_id}：{error.message}")
-            return False
-        if shipped.warnings:
-            messages.warning(request, f"{order.external_id}：" + "；".join(shipped.warnings))
-        return True
-
     @action(description=_("订单发货"), url_path="ship-orders", permissions=["ship"], icon="local_shipping")
     def ship_orders(self, request: HttpRequest) -> HttpResponse:
         """`?orders=1,2,3`: one parcel per order with everything it still has to ship, shipped at once."""
@@ -417,16 +404,21 @@ class ShipmentAdmin(ShopOpsModelAdmin):
             request.POST if request.POST.get("step") == "apply" else None, keys=keys, warehouses=warehouses
         )
         if request.POST.get("step") == "apply" and form.is_valid():
-            by_id = {order.pk: order for order in orders}
-            carrier = form.cleaned_data["carrier"]
-            done = sum(
-                1
-                for key, number, cost in form.entries()
-                if self._ship_order(
-                    request, by_id[key], (carrier, number, cost), form.cleaned_data.get("warehouse")
-                )
+            warehouse = form.cleaned_data.get("warehouse")
+            results = services.bulk_ship_orders(
+                actor=request.user,
+                carrier=form.cleaned_data["carrier"],
+                items=[
+                    services.OrderShipItem(order_id=key, tracking_number=number, shipping_cost=cost)
+                    for key, number, cost in form.entries()
+                ],
+                warehouse_id=warehouse.pk if warehouse else None,
             )
-            messages.success(request, _("已发货 %(count)d 个订单") % {"count": done})
+            report_bulk_ship(
+                request,
+                [(_("订单 %(number)s") % {"number": r.order_number}, r) for r in results],
+                shipped_text=_("已发货 %(count)d 个订单"),
+            )
             return HttpResponseRedirect(reverse("admin:fulfillment_shipment_changelist"))
         left = services.open_quantities(line for order in orders for line in order.lines.all())
         preview = {
@@ -453,7 +445,7 @@ class ShipmentAdmin(ShopOpsModelAdmin):
             next_step="apply",
             submit_label=_("确认发货"),
             description=_(
-                "每个订单一个包裹，包含全部待发商品，从预占仓库发出并扣减库存；没填运单号的订单跳过。"
+                "每个订单一个包裹，包含全部待发商品，从预占仓库发出并扣减库存；没填运单号的订单不发货，结果中会列出。"
             ),
             preview=preview,
         )

@@ -41,9 +41,7 @@ from shopops.fulfillment.api.common import (
     scoped_shipments,
     shipment_or_404,
 )
-from shopops.fulfillment.models import (
-    Shipment,
-)
+from shopops.fulfillment.models import Shipment, ShipmentStatus
 
 
 @router.get("/shipments", response={200: list[ShipmentOut], **ERROR_RESPONSES})
@@ -207,8 +205,14 @@ def ship_shipment(request: HttpRequest, shipment_id: ObjectId, payload: ShipIn) 
     return shipment_or_404(request, shipment_id)
 
 
-class BulkShipItemIn(ShipIn):
+class BulkShipItemIn(Schema):
     shipment_id: ObjectId
+    carrier: PlainText = Field(..., min_length=1, max_length=40, description="Carrier id, code or name")
+    tracking_number: PlainText = Field(
+        "", max_length=40, description="Blank: the parcel is reported as left blank (not shipped)"
+    )
+    shipping_cost: MoneyIn = Decimal("0.00")
+    shipped_at: DateTimeIn | None = Field(None, description="Default: now")
 
 
 class BulkShipIn(Schema):
@@ -218,66 +222,144 @@ class BulkShipIn(Schema):
 class BulkShipResultOut(Schema):
     shipment_id: int
     is_shipped: bool
-    status: str
-    code: str
+    is_skipped: bool = Field(description="Left blank: no tracking number was given, nothing happened")
+    status: ShipmentStatus | None = Field(
+        description="The parcel's status after the attempt (null if not found)"
+    )
+    code: str = Field(
+        description="Empty when shipped; tracking_number_missing when left blank; else the refusal"
+    )
     message: str
     warnings: list[str]
 
 
 class BulkShipOut(Schema):
     shipped: int
+    skipped: int = Field(description="Items left blank (no tracking number)")
     refused: int
     results: list[BulkShipResultOut]
+
+
+def _status_of(shipment_ids: list[int]) -> dict[int, str]:
+    return dict(Shipment.objects.filter(pk__in=shipment_ids).values_list("pk", "status"))
 
 
 @router.post("/shipments/bulk-ship", response={200: BulkShipOut, **ERROR_RESPONSES})
 @requires(SHIP)
 def bulk_ship_shipments(request: HttpRequest, payload: BulkShipIn) -> dict[str, Any]:
-    """Ship many parcels, each in its own transaction; one result per item (a refusal never undoes others)."""
-    visible = set(
-        scoped_shipments(request)
-        .filter(pk__in=[item.shipment_id for item in payload.items])
-        .values_list("pk", flat=True)
-    )
-    results: list[dict[str, Any]] = []
-    for item in payload.items:
-        if item.shipment_id not in visible:
-            results.append(
-                {
-                    "shipment_id": item.shipment_id,
-                    "is_shipped": False,
-                    "status": "",
-                    "code": "not_found",
-                    "message": "发货单不存在或不在您的权限范围内",
-                    "warnings": [],
-                }
+    """Ship many parcels, each in its own transaction; one result per item, in the order given (a refusal
+    never undoes others). An item without a tracking number is reported as left blank, one outside the
+    caller's scope as not_found; a refusal says why (e.g. the parcel's status)."""
+    outcomes = services.bulk_ship(
+        actor=acting_user(request),
+        items=[
+            services.BulkShipItem(
+                shipment_id=item.shipment_id,
+                carrier=item.carrier,
+                tracking_number=item.tracking_number,
+                shipping_cost=item.shipping_cost,
+                shipped_at=item.shipped_at,
             )
-            continue
-        (outcome,) = services.bulk_ship(
-            actor=acting_user(request),
-            items=[
-                services.BulkShipItem(
-                    shipment_id=item.shipment_id,
-                    carrier=item.carrier,
-                    tracking_number=item.tracking_number,
-                    shipping_cost=item.shipping_cost,
-                    shipped_at=item.shipped_at,
-                )
-            ],
-            via="api",
-        )
-        results.append(
+            for item in payload.items
+        ],
+        via="api",
+    )
+    found = {o.shipment_id for o in outcomes if o.code != "not_found"}
+    statuses = _status_of(sorted(found))
+    results = [
+        {
+            "shipment_id": outcome.shipment_id,
+            "is_shipped": outcome.is_shipped,
+            "is_skipped": outcome.is_skipped,
+            "status": statuses.get(outcome.shipment_id) if outcome.shipment_id in found else None,
+            "code": outcome.code,
+            "message": outcome.message,
+            "warnings": outcome.warnings,
+        }
+        for outcome in outcomes
+    ]
+    return _counted(results)
+
+
+def _counted(results: list[dict[str, Any]]) -> dict[str, Any]:
+    shipped = sum(1 for result in results if result["is_shipped"])
+    skipped = sum(1 for result in results if result["is_skipped"])
+    return {
+        "shipped": shipped,
+        "skipped": skipped,
+        "refused": len(results) - shipped - skipped,
+        "results": results,
+    }
+
+
+class OrderShipItemIn(Schema):
+    order_id: ObjectId
+    tracking_number: PlainText = Field(
+        "", max_length=40, description="Blank: the order is reported as left blank (not shipped)"
+    )
+    shipping_cost: MoneyIn = Decimal("0.00")
+
+
+class ShipOrdersIn(Schema):
+    carrier: PlainText = Field(..., min_length=1, max_length=40, description="Carrier id, code or name")
+    warehouse_id: ObjectId | None = Field(None, description="Default: the warehouse holding the reservations")
+    items: list[OrderShipItemIn] = Field(..., min_length=1, max_length=MAX_ITEMS)
+
+
+class OrderShipResultOut(Schema):
+    order_id: int
+    order_number: str = Field(description="The platform order number (empty when not found)")
+    is_shipped: bool
+    is_skipped: bool = Field(description="Left blank: no tracking number was given, nothing happened")
+    shipment_id: int | None
+    code: str = Field(
+        description="Empty when shipped; tracking_number_missing when left blank; open_parcel_exists when the "
+        "order's units wait in an open parcel; else the refusal"
+    )
+    message: str
+    warnings: list[str]
+
+
+class ShipOrdersOut(Schema):
+    shipped: int
+    skipped: int
+    refused: int
+    results: list[OrderShipResultOut]
+
+
+@router.post("/shipments/ship-orders", response={200: ShipOrdersOut, **ERROR_RESPONSES})
+@requires(SHIP)
+def ship_orders(request: HttpRequest, payload: ShipOrdersIn) -> dict[str, Any]:
+    """订单发货: one new parcel per order with everything it still has to ship, shipped at once with the
+    carrier and the order's tracking number; each order in its own transaction, one result per order."""
+    require_warehouse_in_scope(request, payload.warehouse_id)
+    outcomes = services.bulk_ship_orders(
+        actor=acting_user(request),
+        carrier=payload.carrier,
+        items=[
+            services.OrderShipItem(
+                order_id=item.order_id, tracking_number=item.tracking_number, shipping_cost=item.shipping_cost
+            )
+            for item in payload.items
+        ],
+        warehouse_id=payload.warehouse_id,
+        via="api",
+    )
+    return _counted(
+        [
             {
-                "shipment_id": outcome.shipment_id,
+                "order_id": outcome.order_id,
+                "order_number": outcome.order_number,
                 "is_shipped": outcome.is_shipped,
-                "status": outcome.shipment.status if outcome.shipment else "",
+                "is_skipped": outcome.is_skipped,
+                "shipment_id": outcome.shipment.pk if outcome.shipment else None,
                 "code": outcome.code,
                 "message": outcome.message,
                 "warnings": outcome.warnings,
             }
-        )
-    shipped = sum(1 for result in results if result["is_shipped"])
-    return {"shipped": shipped, "refused": len(results) - shipped, "results": results}
+            for outcome in outcomes
+        ]
+    )
 
 
 # Declared last (see the package docstring): `{shipment_id}` would also match "/shipments/merge",

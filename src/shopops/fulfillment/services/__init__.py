@@ -23,15 +23,22 @@ from shopops.fulfillment.services.common import (
 )
 from shopops.fulfillment.services.platform import ensure_platform_shipments
 from shopops.fulfillment.services.shipments import (
+    LEFT_BLANK_CODE,
     BulkShipItem,
     BulkShipResult,
+    OpenParcelExists,
+    OrderShipItem,
+    OrderShipResult,
     SplitBy,
     bulk_ship,
+    bulk_ship_orders,
     cancel_shipment,
     create_shipment,
     merge_orders,
     pack_shipment,
+    parcel_label,
     pick_shipment,
+    ship_order,
     ship_shipment,
     split_order,
 )
@@ -45,11 +52,15 @@ from shopops.fulfillment.services.tracking import (
 )
 
 __all__ = [
+    "LEFT_BLANK_CODE",
     "SHIP_OVERDUE_KIND",
     "BulkShipItem",
     "BulkShipResult",
     "MergeGroup",
+    "OpenParcelExists",
     "OrderNotShippable",
+    "OrderShipItem",
+    "OrderShipResult",
     "OverdueCheck",
     "QuantityExceedsOpen",
     "ReceiverMismatch",
@@ -62,6 +73,7 @@ __all__ = [
     "UnknownCarrier",
     "add_tracking_events",
     "bulk_ship",
+    "bulk_ship_orders",
     "cancel_shipment",
     "check_ship_overdue",
     "create_shipment",
@@ -73,8 +85,10 @@ __all__ = [
     "open_quantities",
     "pack_shipment",
     "parse_tracking_state",
+    "parcel_label",
     "pick_shipment",
     "resolve_carrier",
+    "ship_order",
     "ship_shipment",
     "split_order",
     "validate_tracking_number",

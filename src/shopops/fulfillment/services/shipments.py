@@ -9,12 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from shopops.core import audit
 from shopops.core.errors import DomainError, InvalidInput, NotFound
 from shopops.core.money import to_money
+from shopops.core.scope import out_of_scope, scoped
 from shopops.fulfillment.models import (
     OPEN_SHIPMENT_STATUSES,
     SHIPMENT_TRANSITIONS,
@@ -450,9 +451,15 @@ class BulkShipItem:
     shipped_at: dt.datetime | None = None
 
 
+# A row of a bulk ship left without a tracking number: reported, never shipped, never silently dropped.
+LEFT_BLANK_CODE = "tracking_number_missing"
+LEFT_BLANK_MESSAGE = "未填运单号，未发货"
+
+
 @dataclass
 class BulkShipResult:
-    """The outcome for one parcel of a bulk ship: shipped (with warnings) or refused (code, message)."""
+    """The outcome for one parcel of a bulk ship: shipped (with warnings), left blank (`is_skipped`: no
+    tracking number given) or refused (code, message saying why, in words a person can act on)."""
 
     shipment_id: int
     is_shipped: bool
@@ -460,12 +467,45 @@ class BulkShipResult:
     code: str = ""
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    is_skipped: bool = False
+
+
+def parcel_label(shipment: Shipment) -> str:
+    """How a person names a parcel: 包裹 #12, with its carrier and tracking number once it has one."""
+    label = f"包裹 #{shipment.pk}"
+    if shipment.tracking_number:
+        carrier = f"{shipment.carrier.name} " if shipment.carrier_id and shipment.carrier else ""
+        label += f"（{carrier}{shipment.tracking_number}）"
+    return label
+
+
+def _visible_shipment_ids(actor: Any, shipment_ids: list[int]) -> set[int]:
+    shipments: QuerySet[Shipment] = Shipment.objects.filter(pk__in=shipment_ids)
+    if getattr(actor, "is_authenticated", False):  # a CLI or task actor sees every parcel
+        shipments = scoped(shipments, actor)
+    return set(shipments.values_list("pk", flat=True))
 
 
 def bulk_ship(*, actor: Any, items: list[BulkShipItem], via: str = "admin") -> list[BulkShipResult]:
-    """Ship many parcels, each in its own transaction: one refusal never undoes the others."""
+    """Ship many parcels, each in its own transaction: one refusal never undoes the others. Every item
+    gets a result in the order given: a parcel outside the actor's scope is not found, one without a
+    tracking number is reported as left blank."""
+    visible = _visible_shipment_ids(actor, [item.shipment_id for item in items])
     results: list[BulkShipResult] = []
     for item in items:
+        if item.shipment_id not in visible:
+            missing = out_of_scope("发货单", field="shipment_id")
+            results.append(
+                BulkShipResult(item.shipment_id, False, code=missing.code, message=missing.message)
+            )
+            continue
+        if not (item.tracking_number or "").strip():
+            results.append(
+                BulkShipResult(
+                    item.shipment_id, False, code=LEFT_BLANK_CODE, message=LEFT_BLANK_MESSAGE, is_skipped=True
+                )
+            )
+            continue
         try:
             shipment = ship_shipment(
                 actor=actor,
@@ -480,6 +520,129 @@ def bulk_ship(*, actor: Any, items: list[BulkShipItem], via: str = "admin") -> l
             results.append(BulkShipResult(item.shipment_id, False, code=error.code, message=error.message))
         else:
             results.append(BulkShipResult(item.shipment_id, True, shipment, warnings=list(shipment.warnings)))
+    return results
+
+
+class OpenParcelExists(OrderNotShippable):
+    code = "open_parcel_exists"
+
+
+def _nothing_left_to_ship(order: Order) -> OrderNotShippable:
+    """Why an order has nothing to pack: its units wait in open parcels (named), or all went out."""
+    waiting = open_shipments_of([order.pk])
+    if waiting:
+        names = "、".join(f"{parcel.get_status_display()}的{parcel_label(parcel)}" for parcel in waiting)
+        return OpenParcelExists(
+            f"订单 {order.external_id} 已有{names}，请在包裹列表中为它发货或先取消它",
+            fields={"order_id": "已有未发出的包裹"},
+        )
+    return OrderNotShippable(f"订单 {order.external_id} 没有待发的商品", fields={"order_id": "无待发"})
+
+
+def ship_order(
+    *,
+    actor: Any,
+    order_id: int,
+    carrier: int | str | Carrier,
+    tracking_number: str,
+    shipping_cost: Decimal | str | int = Decimal("0.00"),
+    warehouse_id: int | None = None,
+    via: str = "admin",
+) -> Shipment:
+    """Ship everything an order still has to ship at once (订单发货): one new parcel with every open
+    unit, shipped with the carrier and tracking number in the same transaction. Refused with the real
+    reason: the order's status, its units already waiting in an open parcel (named), nothing left."""
+    with transaction.atomic():
+        (order,) = lock_orders([order_id])
+        check_shippable(order)
+        lines = {pk: units for pk, units in open_quantities(order.lines.all()).items() if units > 0}
+        if not lines:
+            raise _nothing_left_to_ship(order)
+        shipment = create_shipment(actor=actor, lines=lines, warehouse_id=warehouse_id, via=via)
+        return ship_shipment(
+            actor=actor,
+            shipment_id=shipment.pk,
+            carrier=carrier,
+            tracking_number=tracking_number,
+            shipping_cost=shipping_cost,
+            via=via,
+        )
+
+
+@dataclass
+class OrderShipItem:
+    order_id: int
+    tracking_number: str
+    shipping_cost: Decimal | str | int = Decimal("0.00")
+
+
+@dataclass
+class OrderShipResult:
+    """The outcome for one order of a bulk 订单发货: shipped (its parcel, warnings), left blank, or refused."""
+
+    order_id: int
+    order_number: str
+    is_shipped: bool
+    shipment: Shipment | None = None
+    code: str = ""
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+    is_skipped: bool = False
+
+
+def bulk_ship_orders(
+    *,
+    actor: Any,
+    carrier: int | str | Carrier,
+    items: list[OrderShipItem],
+    warehouse_id: int | None = None,
+    via: str = "admin",
+) -> list[OrderShipResult]:
+    """Ship many orders (one parcel each, `ship_order`), each in its own transaction, with one result per
+    order in the order given: shipped, left blank (no tracking number) or refused with the reason."""
+    orders: QuerySet[Order] = Order.objects.filter(pk__in=[item.order_id for item in items])
+    if getattr(actor, "is_authenticated", False):
+        orders = scoped(orders, actor)
+    numbers = dict(orders.values_list("pk", "external_id"))
+    results: list[OrderShipResult] = []
+    for item in items:
+        number = numbers.get(item.order_id)
+        if number is None:
+            missing = out_of_scope("订单", field="order_id")
+            results.append(
+                OrderShipResult(item.order_id, "", False, code=missing.code, message=missing.message)
+            )
+            continue
+        if not (item.tracking_number or "").strip():
+            results.append(
+                OrderShipResult(
+                    item.order_id,
+                    number,
+                    False,
+                    code=LEFT_BLANK_CODE,
+                    message=LEFT_BLANK_MESSAGE,
+                    is_skipped=True,
+                )
+            )
+            continue
+        try:
+            shipment = ship_order(
+                actor=actor,
+                order_id=item.order_id,
+                carrier=carrier,
+                tracking_number=item.tracking_number,
+                shipping_cost=item.shipping_cost,
+                warehouse_id=warehouse_id,
+                via=via,
+            )
+        except DomainError as error:
+            results.append(
+                OrderShipResult(item.order_id, number, False, code=error.code, message=error.message)
+            )
+        else:
+            results.append(
+                OrderShipResult(item.order_id, number, True, shipment, warnings=list(shipment.warnings))
+            )
     return results
 
 
