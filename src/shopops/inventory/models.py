@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -582,7 +583,11 @@ class Stocktake(models.Model):
         permissions = [("approve_stocktake", _("可审核并过账盘点单"))]
 
     def __str__(self) -> str:
-        return f"盘点单 #{self.pk} {self.get_scope_display()} ({self.get_status_display()})"
+        return gettext("盘点单 #%(number)s %(scope)s（%(status)s）") % {
+            "number": self.pk,
+            "scope": self.get_scope_display(),
+            "status": self.get_status_display(),
+        }
 
 
 class StocktakeLine(models.Model):
@@ -711,7 +716,12 @@ class Transfer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"调拨单 #{self.pk} {self.source.code}→{self.destination.code} ({self.get_status_display()})"
+        return gettext("调拨单 #%(number)s %(source)s→%(destination)s（%(status)s）") % {
+            "number": self.pk,
+            "source": self.source.code,
+            "destination": self.destination.code,
+            "status": self.get_status_display(),
+        }
 
 
 class TransferLine(models.Model):
