@@ -94,7 +94,7 @@ def panels(request: HttpRequest, order: Order) -> list[Panel]:
                 "shipped_at": timezone.localtime(parcel.shipped_at, zone) if parcel.shipped_at else None,
                 "can_pick": can_change and ShipmentStatus.PICKING in moves,
                 "can_pack": can_change and ShipmentStatus.PACKED in moves,
-                "can_ship": can_ship and ShipmentStatus.SHIPPED in moves,
+                "can_ship": can_ship and ShipmentStatus.SHIPPED in moves and _shippable_reason(order) is None,
                 "can_cancel": can_change and ShipmentStatus.CANCELLED in moves,
             }
         )

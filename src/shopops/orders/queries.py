@@ -63,9 +63,19 @@ SHIPPABLE_STATUSES = frozenset(
 )
 
 
+# An operator's hold (暂停发货): kept as a tag on the order; a held order does not ship until released.
+HOLD_TAG = "on_hold"
+
+
+def is_on_hold(order: Order) -> bool:
+    return isinstance(order.tags, list) and HOLD_TAG in order.tags
+
+
 def shipping_refusal(order: Order) -> str | None:
-    """Why the order's status does not let it ship, in words (None when it may ship)."""
+    """Why the order's status (or an operator's hold) does not let it ship, in words (None when it may)."""
     if order.status in SHIPPABLE_STATUSES:
+        if is_on_hold(order):
+            return f"订单 {order.external_id} 已暂停发货，恢复发货后才能发货"
         return None
     if order.status in FINAL_STATUSES:
         return f"订单 {order.external_id} 已{order.get_status_display()}，不能发货"

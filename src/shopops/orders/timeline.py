@@ -198,6 +198,13 @@ def _issue(event: OrderEvent, user: Any) -> str:
 
 def _memo(event: OrderEvent, user: Any) -> str:
     changes = event.changes if isinstance(event.changes, dict) else {}
+    hold = _pair(changes, "on_hold")
+    if hold is not None:
+        if hold[1]:
+            return (
+                _("已暂停发货：%(reason)s") % {"reason": event.message} if event.message else _("已暂停发货")
+            )
+        return _("已恢复发货：%(reason)s") % {"reason": event.message} if event.message else _("已恢复发货")
     parts = []
     memo = _pair(changes, "seller_memo")
     if memo is not None:

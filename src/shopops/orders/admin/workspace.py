@@ -41,7 +41,8 @@ from shopops.inventory import queries as inventory_queries
 from shopops.orders import services, timeline
 from shopops.orders.admin.common import FLAG_CHOICES, FLAG_COLOURS, REVIEW_PERMISSION
 from shopops.orders.models import IssueStatus, Order, OrderIssue, OrderLine, ReviewStatus
-from shopops.orders.services.lifecycle import cancel_target
+from shopops.orders.queries import is_on_hold
+from shopops.orders.services.lifecycle import cancel_target, hold_order, hold_refusal, release_order
 
 EXTENSION_MODULE = "order_workspace"
 MEMO_PERMISSION = "orders.change_order"
@@ -168,6 +169,17 @@ def _cancel(request: HttpRequest, order: Order) -> str:
     return _("订单已%(status)s") % {"status": done.get_status_display()}
 
 
+def _hold(request: HttpRequest, order: Order) -> str:
+    reason = _required(request, "reason", _("暂停原因"))
+    hold_order(actor=request.user, order_id=order.pk, reason=reason, via="admin")
+    return _("订单已暂停发货")
+
+
+def _release(request: HttpRequest, order: Order) -> str:
+    release_order(actor=request.user, order_id=order.pk, reason=str(request.POST.get("reason", "")).strip())
+    return _("订单已恢复发货")
+
+
 def _issue(request: HttpRequest, order: Order) -> OrderIssue:
     issue_id = str(request.POST.get("issue", ""))
     issue = order.issues.filter(pk=int(issue_id)).first() if issue_id.isdigit() else None
@@ -212,6 +224,8 @@ def _rereview(request: HttpRequest, order: Order) -> str:
 ACTIONS: dict[str, WorkspaceAction] = {
     "memo": WorkspaceAction(MEMO_PERMISSION, _memo),
     "cancel": WorkspaceAction(CANCEL_PERMISSION, _cancel),
+    "hold": WorkspaceAction(MEMO_PERMISSION, _hold),
+    "release": WorkspaceAction(MEMO_PERMISSION, _release),
     "resolve_issue": WorkspaceAction(REVIEW_PERMISSION, _resolve),
     "ignore_issue": WorkspaceAction(REVIEW_PERMISSION, _ignore),
     "review": WorkspaceAction(REVIEW_PERMISSION, _rereview),
@@ -470,6 +484,11 @@ def build(request: HttpRequest, order: Order, *, reveal_url: str | None) -> dict
         "can_cancel": can_cancel,
         "cancel_label": _("关闭订单") if cancel_target(order) == "closed" else _("取消订单"),
         "cancel_url": action_url(order, "cancel"),
+        "on_hold": is_on_hold(order),
+        "can_hold": user.has_perm(MEMO_PERMISSION) and hold_refusal(order) is None,
+        "can_release": user.has_perm(MEMO_PERMISSION) and is_on_hold(order),
+        "hold_url": action_url(order, "hold"),
+        "release_url": action_url(order, "release"),
         "can_review": user.has_perm(REVIEW_PERMISSION),
         "review_url": action_url(order, "review"),
         "paid": money(order.paid_amount),

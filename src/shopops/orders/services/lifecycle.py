@@ -18,7 +18,7 @@ from django.utils import timezone
 from shopops.channels.models import Shop
 from shopops.channels.services import shop_settings
 from shopops.core import audit
-from shopops.core.errors import InvalidInput, NotFound, required_text
+from shopops.core.errors import Conflict, InvalidInput, NotFound, required_text
 from shopops.customers.services import match_customer
 from shopops.orders.models import (
     FINAL_STATUSES,
@@ -29,6 +29,7 @@ from shopops.orders.models import (
     OrderSource,
     OrderStatus,
 )
+from shopops.orders.queries import HOLD_TAG, SHIPPABLE_STATUSES, is_on_hold
 from shopops.orders.services.common import (
     add_order_event,
     aware,
@@ -232,6 +233,52 @@ def mark_paid(
             order.paid_amount = paid_amount
         order.save(update_fields=["paid_at", "paid_amount", "updated_at"])
         return _transition(order, OrderStatus.PAID, actor=actor, reason="买家付款", via=via)
+
+
+def hold_refusal(order: Order) -> str | None:
+    """Why this order cannot be put on hold now (None when it can): only an order waiting to ship."""
+    if order.status not in SHIPPABLE_STATUSES:
+        return f"订单 {order.external_id} 状态为“{order.get_status_display()}”，无需暂停发货"
+    if is_on_hold(order):
+        return f"订单 {order.external_id} 已暂停发货"
+    return None
+
+
+def hold_order(*, actor: Any, order_id: int, reason: str, via: str = "admin") -> Order:
+    """Stop an order from shipping (暂停发货) until it is released; parcels already made stay, but none
+    of them can be confirmed as shipped while the hold lasts."""
+    reason = required_text(reason, field="reason", label="暂停原因", max_length=200)
+    with transaction.atomic():
+        order = lock_order(order_id)
+        refusal = hold_refusal(order)
+        if refusal is not None:
+            raise Conflict(refusal, fields={"order_id": "不能暂停"}, code="order_not_holdable")
+        order.tags = [*(order.tags if isinstance(order.tags, list) else []), HOLD_TAG]
+        order.save(update_fields=["tags", "updated_at"])
+        changes = {"on_hold": [False, True]}
+        add_order_event(
+            order=order, kind=OrderEventKind.MEMO, actor=actor, via=via, message=reason, changes=changes
+        )
+        audit.record(actor=actor, action="order.held", instance=order, changes=changes, reason=reason)
+    return order
+
+
+def release_order(*, actor: Any, order_id: int, reason: str = "", via: str = "admin") -> Order:
+    """Lift an operator's hold: the order may ship again."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if not is_on_hold(order):
+            raise Conflict(
+                f"订单 {order.external_id} 没有暂停发货", fields={"order_id": "未暂停"}, code="order_not_held"
+            )
+        order.tags = [tag for tag in order.tags if tag != HOLD_TAG]
+        order.save(update_fields=["tags", "updated_at"])
+        changes = {"on_hold": [True, False]}
+        add_order_event(
+            order=order, kind=OrderEventKind.MEMO, actor=actor, via=via, message=reason, changes=changes
+        )
+        audit.record(actor=actor, action="order.released", instance=order, changes=changes, reason=reason)
+    return order
 
 
 def update_order_memo(

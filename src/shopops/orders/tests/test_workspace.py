@@ -370,3 +370,53 @@ def test_amounts_are_money(world, make_user):
     assert "优惠 -¥8.00" in text
     assert "运费 ¥5.50" in text
     assert "实付金额 ¥228.00" in text
+
+
+def test_hold_stops_shipping_until_released(world, make_user):
+    order = world["order"]
+    parcel = parcel_for(order)
+    operator, clerk, finance = make_user("operations"), make_user("warehouse"), make_user("finance")
+    client = client_for(operator)
+
+    # 财务 (orders: view) sees no hold button and is refused
+    assert 'data-testid="hold-order"' not in client_for(finance).get(page_of(order)).content.decode()
+    assert client_for(finance).post(action(order, "hold"), {"reason": "x"}).status_code == 403
+
+    # 运营 holds the order with a reason
+    assert 'data-testid="hold-order"' in client.get(page_of(order)).content.decode()
+    response = client.post(action(order, "hold"), {"reason": "买家要求改地址"}, follow=True)
+    assert "订单已暂停发货" in messages_of(response)
+    html = response.content.decode()
+    assert 'data-testid="on-hold"' in html
+    assert "已暂停发货：买家要求改地址" in html
+    assert 'data-testid="hold-order"' not in html  # already held: release instead
+    assert 'name="release"' in html
+    assert AuditEntry.objects.filter(action="order.held", object_id=str(order.pk)).exists()
+
+    # the warehouse sees no ship button, and a ship POST is refused with the reason
+    clerk_client = client_for(clerk)
+    assert 'data-testid="ship-form"' not in clerk_client.get(page_of(order)).content.decode()
+    refused = clerk_client.post(
+        action(order, "fulfillment_ship"),
+        {"shipment": parcel.pk, "carrier": "SF", "tracking_number": "SF1234567890123"},
+        follow=True,
+    )
+    assert any("已暂停发货" in message for message in messages_of(refused))
+    parcel.refresh_from_db()
+    assert parcel.status == ShipmentStatus.PENDING
+
+    # released: the order ships again
+    released = client.post(action(order, "release"), follow=True)
+    assert "订单已恢复发货" in messages_of(released)
+    assert 'data-testid="on-hold"' not in released.content.decode()
+    clerk_client.post(
+        action(order, "fulfillment_ship"),
+        {"shipment": parcel.pk, "carrier": "SF", "tracking_number": "SF1234567890123"},
+    )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SHIPPED
+
+    # a shipped order cannot be held: no button, and the POST is refused with the reason
+    assert 'data-testid="hold-order"' not in client.get(page_of(order)).content.decode()
+    again = client.post(action(order, "hold"), {"reason": "晚了"}, follow=True)
+    assert any("无需暂停发货" in message for message in messages_of(again))

@@ -116,6 +116,11 @@ CASES: list[tuple[OrderEvent, str]] = [
         "卖家备注改为“加急”；旗帜：无旗帜 → 红旗",
     ),
     (
+        event(OrderEventKind.MEMO, message="买家要求改地址", changes={"on_hold": [False, True]}),
+        "已暂停发货：买家要求改地址",
+    ),
+    (event(OrderEventKind.MEMO, changes={"on_hold": [True, False]}), "已恢复发货"),
+    (
         event(OrderEventKind.STOCK, message="已出库", changes={"stock_state": ["reserved", "deducted"]}),
         "库存：已预占 → 已出库",
     ),
