@@ -38,7 +38,6 @@ from shopops.catalog.models import (
     ProductImage,
     Sku,
 )
-from shopops.core import audit
 from shopops.core.admin_tools import (
     ShopOpsModelAdmin,
     acknowledge_field,
@@ -235,22 +234,14 @@ class ProductAdmin(ShopOpsModelAdmin):
                 formset.changed_objects.append((sku, list(changes)))
 
     def _save_images(self, request: HttpRequest, formset: Any) -> None:
-        deleted = [
-            (image, audit.snapshot(image))
-            for image in (form.instance for form in formset.deleted_forms)
-            if image.pk
-        ]
-        for image, before in deleted:
-            audit.record(
-                actor=request.user, action="product_image.deleted", instance=image, before=before, after={}
-            )
-        formset.save()
-        for image in formset.new_objects:
-            audit.record(actor=request.user, action="product_image.created", instance=image, before={})
-        for image, fields in formset.changed_objects:
-            audit.record(
-                actor=request.user, action="product_image.updated", instance=image, changes={"fields": fields}
-            )
+        formset.save(commit=False)  # the forms' instances; the service writes and audits them
+        catalog_services.save_product_images(
+            actor=request.user,
+            product_id=formset.instance.pk,
+            added=list(formset.new_objects),
+            changed=list(formset.changed_objects),
+            deleted=list(formset.deleted_objects),
+        )
 
 
 def create_sku_from_form(

@@ -49,6 +49,7 @@ from shopops.catalog.services.pricing import (
 from shopops.catalog.services.products import (
     PRODUCT_FIELDS,
     create_product,
+    save_product_images,
     update_product,
 )
 from shopops.catalog.services.schedules import (
@@ -99,6 +100,7 @@ __all__ = [
     "create_brand",
     "create_category",
     "create_product",
+    "save_product_images",
     "create_promo_price",
     "create_sku",
     "deactivate_promo_price",

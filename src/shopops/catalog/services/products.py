@@ -9,6 +9,7 @@ from django.db import transaction
 from shopops.catalog.models import (
     Brand,
     Product,
+    ProductImage,
     ProductStatus,
 )
 from shopops.catalog.services.categories import (
@@ -118,3 +119,33 @@ def update_product(*, product_id: int, actor: Any, **changes: Any) -> Product:
             _save_unique(product, conflict)
             audit.record(actor=actor, action="product.updated", instance=product, before=before, after=after)
     return product
+
+
+def save_product_images(
+    *,
+    actor: Any,
+    product_id: int,
+    added: list[ProductImage],
+    changed: list[tuple[ProductImage, list[str]]],
+    deleted: list[ProductImage],
+) -> None:
+    """The product's pictures as edited on its page, in one transaction: removed ones deleted, new ones
+    attached to the product, changed ones saved; each step audited (product_image.deleted/created/updated)."""
+    with transaction.atomic():
+        for image in deleted:
+            if image.pk is None or image.product_id != product_id:
+                continue
+            before = audit.snapshot(image)
+            audit.record(actor=actor, action="product_image.deleted", instance=image, before=before, after={})
+            image.delete()
+        for image in added:
+            image.product_id = product_id
+            image.save()
+            audit.record(actor=actor, action="product_image.created", instance=image, before={})
+        for image, fields in changed:
+            if image.product_id != product_id:
+                raise InvalidInput("图片不属于该商品", fields={"images": "不属于该商品"})
+            image.save()
+            audit.record(
+                actor=actor, action="product_image.updated", instance=image, changes={"fields": fields}
+            )
