@@ -634,7 +634,15 @@ def analytics_kpis(request: HttpRequest) -> list[Kpi]:
     shown = analytics_datacenter.yesterday_kpis(request.user)
     if not shown:
         return [Kpi(_("数据中心"), _("查看昨日数据"), link, "monitoring")]
-    return [Kpi(label, value, link, "monitoring") for label, value in shown]
+    # only what the order cards cannot say (visitors and conversion need traffic data); the paid amount and
+    # paid orders are on the order cards and in 昨日经营 already
+    values = dict(zip(analytics_datacenter.YESTERDAY_KPIS, (value for _label, value in shown), strict=False))
+    titles = {"visitors": _("昨日访客数"), "payment_conversion": _("昨日支付转化率")}
+    return [
+        Kpi(title, values[code], link, "monitoring", _("来自数据中心（流量数据）"))
+        for code, title in titles.items()
+        if code in values
+    ]
 
 
 def changelist(model: str, **filters: str) -> str:
@@ -949,7 +957,7 @@ ROLE_CARDS: dict[str, tuple[str, ...]] = {
         "overdue_purchase_orders",
     ),
     "finance": ("yesterday_compare", "refund_todos", "purchase_settlement_todos", "below_cost"),
-    "designer": ("catalog_kpis", "product_todos", "unlisted_products", "inventory_alerts"),
+    "designer": ("catalog_kpis", "product_todos", "unlisted_products"),
     "promotion": ("analytics_kpis", "promo_todos", "upcoming_schedules", "unlisted_products"),
 }
 

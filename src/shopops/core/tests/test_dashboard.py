@@ -195,5 +195,5 @@ def test_dashboard_panels_need_their_view_permission(make_user, world):
     designer_panels, agent_panels = panels_for(designer), panels_for(agent)
     # then each sees only the panels their permissions allow
     stock_keys = {"inventory_alerts", "low_stock", "overdue_purchase_orders"}
-    assert set(designer_panels) & stock_keys == {"inventory_alerts"}
+    assert set(designer_panels) & stock_keys == set()  # stock is not a 美工's job (issue 11 §3)
     assert set(agent_panels) & stock_keys == {"inventory_alerts", "low_stock"}
