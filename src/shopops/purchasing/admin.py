@@ -187,7 +187,7 @@ class ReceiveForm(forms.Form):
         for line in lines:
             for kind, label in (("accepted", _("合格")), ("rejected", _("不合格"))):
                 self.fields[f"{kind}_{line.pk}"] = forms.IntegerField(
-                    label=f"{line.sku.merchant_code} {label}",
+                    label=f"{line.sku.merchant_code} {line.sku.product.name} {label}",
                     min_value=0,
                     max_value=2**31 - 1,
                     initial=line.open_quantity if kind == "accepted" else 0,
@@ -454,7 +454,7 @@ class PurchaseOrderAdmin(ShopOpsModelAdmin):
                 request, _("“%(status)s”状态的采购单不能收货") % {"status": order.get_status_display()}
             )
             return HttpResponseRedirect(self._change_url(order))
-        lines = list(order.lines.select_related("sku").order_by("pk"))
+        lines = list(order.lines.select_related("sku__product").order_by("pk"))
         warehouses = Warehouse.objects.for_user(request.user).filter(is_active=True)
         form = ReceiveForm(
             request.POST or None,
@@ -476,10 +476,11 @@ class PurchaseOrderAdmin(ShopOpsModelAdmin):
                 messages.success(request, _("已收货，入库单 %(number)s") % {"number": receipt.number})
                 return HttpResponseRedirect(self._change_url(order))
         preview = {
-            "headers": [_("SKU"), _("采购数量"), _("已合格入库"), _("不合格"), _("待收")],
+            "headers": [_("SKU"), _("商品"), _("采购数量"), _("已合格入库"), _("不合格"), _("待收")],
             "rows": [
                 [
                     line.sku.merchant_code,
+                    f"{line.sku.product.name} {line.sku.spec}".strip(),
                     line.quantity,
                     line.accepted_quantity,
                     line.rejected_quantity,

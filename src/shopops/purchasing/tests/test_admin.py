@@ -150,6 +150,8 @@ def test_approve_then_receive_from_the_change_page(buyer):
         200,
         302,
     )
+    # the receiving page names the product beside its code
+    assert sku.product.name in receive_page.content.decode()
     order.refresh_from_db()
     assert order.status == PurchaseOrderStatus.PARTIALLY_RECEIVED
     assert StockLevel.objects.get(sku=sku, warehouse=warehouse).on_hand == 8
