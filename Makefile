@@ -4,7 +4,7 @@ TOOLS := var/tools
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install run test lint bench
+.PHONY: help install run test test-fast lint bench
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,6 +22,9 @@ run: install ## install, migrate, load demo data, print the admin login and serv
 
 test: install ## install, then lint, type-check and run the whole test suite on SQLite and PostgreSQL
 	bash scripts/test.sh
+
+test-fast: install ## the edit loop: pytest on SQLite without the browser and slow tests, no lint (under 3 min)
+	bash scripts/test.sh --fast
 
 lint: install ## ruff, mypy, import contracts, migrations check
 	bash scripts/test.sh --lint-only

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.test import Client
+from django.test.utils import override_settings
 
 from shopops.accounts import services as account_services
 from shopops.accounts.models import User
@@ -33,6 +35,10 @@ def clock_from_environment() -> dt.datetime | None:
 
 
 TEST_NOW = clock_from_environment()
+# Production hashes with argon2 (slow on purpose); tests log users in thousands of times, so they hash with
+# MD5 unless a test asks for `production_password_hashers` (the one that proves what production stores).
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+PRODUCTION_PASSWORD_HASHERS = list(django_settings.PASSWORD_HASHERS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -104,6 +110,18 @@ def shifted_clock(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     with time_machine.travel(TEST_NOW, tick=True):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashers() -> Iterator[None]:
+    with override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
+        yield
+
+
+@pytest.fixture
+def production_password_hashers(settings: Any) -> None:
+    """The hashers production uses (argon2 first), for the tests about what is stored."""
+    settings.PASSWORD_HASHERS = PRODUCTION_PASSWORD_HASHERS
 
 
 @pytest.fixture

@@ -9,6 +9,13 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else "$@"; fi; }
 
+if [ "${1:-}" = "--fast" ]; then
+  # the edit loop (`make test-fast`): SQLite only, no browser and no slow tests, no lint; `make test` runs them all
+  shift
+  echo "== tests on SQLite (fast: not slow, not browser)"
+  exec pytest -n 2 --dist loadgroup -q -m "not slow and not browser" "$@"
+fi
+
 echo "== lint and types"
 ruff check src bench conftest.py tests
 ruff format --check src bench conftest.py tests

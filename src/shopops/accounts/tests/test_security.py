@@ -35,7 +35,7 @@ def _is_logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
-def test_passwords_are_stored_as_argon2id_hashes(make_user) -> None:
+def test_passwords_are_stored_as_argon2id_hashes(production_password_hashers, make_user) -> None:
     # given a user created with a password
     user = make_user("operations")
     # when the stored value is read
