@@ -42,7 +42,7 @@ class OrderIssueAdmin(ReadOnlyAdmin):
         "order_link",
         "shop_shown",
         "rule",
-        "message",
+        "message_shown",
         "status",
         "marks_invalid",
         "created_at",
@@ -70,6 +70,18 @@ class OrderIssueAdmin(ReadOnlyAdmin):
             '<a class="text-primary-600" href="{}">{}</a>',
             reverse("admin:orders_order_change", args=[issue.order_id]),
             issue.order.external_id,
+        )
+
+    @admin.display(description=_("说明"))
+    def message_shown(self, issue: OrderIssue) -> Any:
+        if issue.rule != "sku_unmatched" or issue.status != IssueStatus.OPEN:
+            return issue.message
+        return format_html(
+            '{} <a class="text-primary-600" href="{}?shop={}">{}</a>',
+            issue.message,
+            reverse("admin:orders_skumapping_unmatched"),
+            issue.order.shop_id,
+            _("去商品对应"),
         )
 
     @admin.display(description=_("店铺"))

@@ -114,3 +114,9 @@ def test_bulk_preview_writes_nothing_and_apply_maps(make_user, waiting):
     assert applied.status_code == 302
     assert OrderLine.objects.get(order__external_id="W1").sku_id == sku.pk
     assert SkuMapping.objects.get().merchant_code == "TB-77"
+
+
+def test_the_exception_queue_links_an_unmatched_sku_issue_to_its_shops_mapping_page(make_user, waiting):
+    shop, _other = waiting
+    page = client_for(make_user("operations")).get(reverse("admin:orders_orderissue_changelist"))
+    assert f'{reverse(UNMATCHED)}?shop={shop.pk}"' in page.content.decode()
