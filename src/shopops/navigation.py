@@ -201,6 +201,12 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
             (_("推广花费"), "payments", "admin:analytics_adspend_changelist", "analytics.view_adspend"),
             (_("采集站点"), "code", "admin:analytics_collectsite_changelist", "analytics.view_collectsite"),
             (
+                _("汇率"),
+                "currency_exchange",
+                "admin:analytics_exchangerate_changelist",
+                "analytics.view_exchangerate",
+            ),
+            (
                 _("报表订阅"),
                 "forward_to_inbox",
                 "admin:analytics_reportsubscription_changelist",

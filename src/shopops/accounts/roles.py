@@ -114,7 +114,8 @@ AREAS: dict[str, dict[str, object]] = {
     "analytics": {
         "title": "数据中心",
         "models": [
-            ("analytics", m) for m in ("collectsite", "trafficreport", "adspend", "reportsubscription")
+            ("analytics", m)
+            for m in ("collectsite", "trafficreport", "adspend", "reportsubscription", "exchangerate")
         ],
         "view_extra": ["analytics.view_datacenter"],
         "change_extra": ["analytics.view_datacenter", "analytics.export_datacenter"],

@@ -117,6 +117,10 @@ class OverviewOut(Schema):
         description="The shops with traffic data in the range: visitors, conversion and UV价值 cover these "
         "shops only (their buyers ÷ their visitors)"
     )
+    warnings: list[str] = Field(
+        description="What the figures leave out, in Chinese: e.g. orders in a currency with no exchange rate "
+        "for their day (their amounts are not added)"
+    )
 
 
 class ColumnOut(Schema):
@@ -158,7 +162,8 @@ def analytics_overview(request: HttpRequest, query: Query[ReportQuery]) -> dict[
     UV价值 cover those). Errors: invalid_range, range_too_long, unknown_shop."""
     report = _params(request, query)
     data = datacenter.overview_data(report)
-    return {**data, "traffic_shops": _traffic_shops(datacenter.overview(report).traffic_shops)}
+    result = datacenter.overview(report)
+    return {**data, "traffic_shops": _traffic_shops(result.traffic_shops), "warnings": result.warnings}
 
 
 def _traffic_shops(found: list[Any]) -> list[dict[str, Any]]:

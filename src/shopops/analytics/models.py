@@ -178,3 +178,30 @@ class DataCenter(TrafficReport):
         default_permissions = ()
         verbose_name = _("数据中心")
         verbose_name_plural = _("数据中心")
+
+
+class ExchangeRate(models.Model):
+    """A day's rate of a currency into the reporting currency (settings.ANALYTICS_CURRENCY, CNY): 数据中心 converts
+    each order in another currency at the rate of its paid day (unpaid: its placed day) in its shop's zone,
+    taking the latest rate of the 7 days before when that day has none (weekends and holidays publish none).
+    An order with no such rate is left out of the amounts and the reports say so; currencies are never added
+    as they are."""
+
+    day = models.DateField(_("日期"))
+    currency = models.CharField(_("币种"), max_length=3, help_text=_("ISO 4217 代码，如 USD"))
+    rate = models.DecimalField(
+        _("汇率"), max_digits=18, decimal_places=8, help_text=_("1 单位该币种折合多少报表币种（人民币）")
+    )
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("汇率")
+        verbose_name_plural = _("汇率")
+        ordering = ["-day", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "currency"], name="analytics_exchange_rate_unique"),
+            models.CheckConstraint(condition=models.Q(rate__gt=0), name="analytics_exchange_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.currency} {self.rate}"

@@ -52,6 +52,7 @@ __all__ = [
     "by_product",
     "by_source",
     "campaigns",
+    "currency_warnings",
     "customers",
     "derive",
     "measures",
@@ -387,7 +388,18 @@ def overview(
         traffic_shops=traffic_coverage(
             start, end, shop_ids=options["shop_ids"], channels=options["channels"], tables=tables
         ),
+        warnings=currency_warnings(start, end, shop_ids=options["shop_ids"]),
     )
+
+
+def currency_warnings(start: dt.date, end: dt.date, *, shop_ids: Iterable[int] | None = None) -> list[str]:
+    """One sentence per currency and day whose orders were left out of the amounts for want of a rate."""
+    from shopops.analytics.warehouse import facts
+
+    return [
+        f"缺少 {currency} 在 {day:%Y-%m-%d} 的汇率：{count} 笔订单的金额未计入（请在 数据中心 → 汇率 中录入）"
+        for currency, day, count in facts.missing_rates(start, end, shop_ids)
+    ]
 
 
 # trend

@@ -64,6 +64,8 @@ class Overview:
     conventions: dict[str, Any]
     # the shops whose visitors (and buyers, for conversion and UV价值) the figures cover
     traffic_shops: list[TrafficShop] = field(default_factory=list)
+    # what the figures leave out and why, in words (e.g. orders in a currency without a rate that day)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

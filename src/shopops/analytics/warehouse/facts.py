@@ -26,6 +26,11 @@ tracking, platform attach) records one. Id ranges only, so the 10-second loop st
 bypasses the services is caught by `sync(full=True)`, which reconciles parcels per day (ids, statuses, newest
 stamp) like the orders. Shipments feed no rollup, so `sync()` does not return their days.
 
+Currency: an order in another currency than the reporting one (settings.ANALYTICS_CURRENCY, CNY) has its
+amounts converted at the `ExchangeRate` of its paid day (unpaid: placed day), or the latest of the 7 days
+before; without one its amounts (and cogs) are written as 0 and the order is listed in the state's
+`fx_missing`, which the reports turn into a message. A changed rate table re-syncs the days of such orders.
+
 COGS: order lines store no cost at sale, so a line's cogs is quantity × its SKU's current
 `cost_price` (0 for lines without a SKU).
 """
@@ -37,7 +42,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -58,6 +63,50 @@ STATE_FILE = "facts/_state.json"
 
 def shanghai_day(moment: dt.datetime) -> dt.date:
     return moment.astimezone(SHANGHAI).date()
+
+
+RATE_LOOKBACK_DAYS = 7
+
+
+def reporting_currency() -> str:
+    from django.conf import settings
+
+    return str(getattr(settings, "ANALYTICS_CURRENCY", "CNY"))
+
+
+class Rates:
+    """The exchange rates into the reporting currency, and the orders left out for want of one (per partition)."""
+
+    def __init__(self) -> None:
+        from shopops.analytics.models import ExchangeRate
+
+        self.currency = reporting_currency()
+        self.by_currency: dict[str, dict[dt.date, Decimal]] = defaultdict(dict)
+        for day, currency, rate in ExchangeRate.objects.values_list("day", "currency", "rate"):
+            self.by_currency[currency.upper()][day] = rate
+        # partition day (iso) → [shop_id, currency, rate day (iso), orders]
+        self.missing: dict[str, list[list[Any]]] = {}
+
+    def rate(self, currency: str, day: dt.date) -> Decimal | None:
+        """The rate of `day`, else the latest of the RATE_LOOKBACK_DAYS before; 1 for the reporting currency."""
+        if not currency or currency.upper() == self.currency:
+            return Decimal(1)
+        known = self.by_currency.get(currency.upper(), {})
+        for back in range(RATE_LOOKBACK_DAYS + 1):
+            found = known.get(day - dt.timedelta(days=back))
+            if found is not None:
+                return found
+        return None
+
+    @staticmethod
+    def digest() -> str:
+        from shopops.analytics.models import ExchangeRate
+
+        return _hash(list(ExchangeRate.objects.values_list("day", "currency", "rate")))
+
+
+def _convert(value: Decimal, rate: Decimal | None) -> Decimal:
+    return ZERO if rate is None else (value * rate).quantize(ZERO)
 
 
 class ShopDays:
@@ -137,6 +186,7 @@ def _order_rows(order_ids: list[int]) -> list[tuple[Any, ...]]:
                 "paid_amount",
                 "refunded_amount",
                 "updated_at",
+                "currency",
             )
         )
     return rows
@@ -219,7 +269,10 @@ def _build_day(
     refunds: dict[int, dt.datetime],
     visits: dict[tuple[int, str], tuple[str, str]],
     zones: ShopDays,
+    rates: Rates | None = None,
 ) -> tuple[pa.Table, pa.Table]:
+    rates = rates or Rates()
+    missing: Counter[tuple[int, str, str]] = Counter()
     by_order: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for line in lines:
         by_order[line[1]].append(line)
@@ -242,11 +295,24 @@ def _build_day(
         paid_amount,
         refunded,
         updated_at,
+        currency,
     ) in sorted(orders):
         created_day = zones.day(placed_at, shop_id)
         paid_day = zones.day(paid_at, shop_id) if paid_at else None
         order_lines = by_order.get(order_id, [])
         cogs = sum(((cost or ZERO) * quantity for *_rest, quantity, _a, _rq, _ra, cost in order_lines), ZERO)
+        rate_day = paid_day or created_day
+        rate = rates.rate(currency, rate_day)
+        if rate is None:
+            missing[(shop_id, currency.upper(), rate_day.isoformat())] += 1
+            cogs = ZERO  # the order is left out of the amounts, its cost too
+        if rate != 1:
+            goods, shipping = _convert(goods, rate), _convert(shipping, rate)
+            shop_discount, platform_discount = (
+                _convert(shop_discount, rate),
+                _convert(platform_discount, rate),
+            )
+            paid_amount, refunded = _convert(paid_amount, rate), _convert(refunded, rate)
         visitor, source = visits.get((shop_id, external_id), ("", ""))
         values = {
             "order_id": order_id,
@@ -287,6 +353,8 @@ def _build_day(
             r_amount,
             cost,
         ) in sorted(order_lines):
+            if rate != 1:
+                amount, r_amount = _convert(amount, rate), _convert(r_amount, rate)
             line_values = {
                 "line_id": line_id,
                 "order_id": order_id,
@@ -299,12 +367,17 @@ def _build_day(
                 "sku_code": sku or merchant_code or "",
                 "quantity": quantity,
                 "amount": amount,
-                "cogs": ((cost or ZERO) * quantity).quantize(ZERO),
+                "cogs": ZERO if rate is None else ((cost or ZERO) * quantity).quantize(ZERO),
                 "refunded_quantity": r_quantity,
                 "refunded_amount": r_amount,
             }
             for name, value in line_values.items():
                 line_columns[name].append(value)
+    if orders:
+        day_key = zones.day(sorted(orders)[0][7], sorted(orders)[0][1]).isoformat()
+        rates.missing[day_key] = [
+            [shop, cur, day, count] for (shop, cur, day), count in sorted(missing.items())
+        ]
     return (
         pa.table(order_columns, schema=tables.ORDERS_SCHEMA),
         pa.table(line_columns, schema=tables.ORDER_LINES_SCHEMA),
@@ -342,7 +415,7 @@ def _runs(days: set[dt.date], longest: int = 31) -> Iterator[list[dt.date]]:
         yield run
 
 
-def _sync_order_days(days: set[dt.date], root: Path | None) -> set[dt.date]:
+def _sync_order_days(days: set[dt.date], root: Path | None, rates: Rates | None = None) -> set[dt.date]:
     """Rewrite the orders and lines partitions of `days`; return every created/paid day touched."""
     from shopops.orders.models import Order
 
@@ -350,6 +423,7 @@ def _sync_order_days(days: set[dt.date], root: Path | None) -> set[dt.date]:
     if not days:
         return affected
     zones = ShopDays()
+    rates = rates or Rates()
     con = tables.connect(root=root)
     try:
         for run in _runs(days):
@@ -374,7 +448,14 @@ def _sync_order_days(days: set[dt.date], root: Path | None) -> set[dt.date]:
                 lines_by_day[day_of_order[line[1]]].append(line)
             for day in run:
                 affected |= _write_day(
-                    day, orders_by_day.get(day, []), lines_by_day.get(day, []), refunds, visits, zones, root
+                    day,
+                    orders_by_day.get(day, []),
+                    lines_by_day.get(day, []),
+                    refunds,
+                    visits,
+                    zones,
+                    root,
+                    rates,
                 )
     finally:
         con.close()
@@ -389,16 +470,19 @@ def _write_day(
     visits: dict[tuple[int, str], tuple[str, str]],
     zones: ShopDays,
     root: Path | None,
+    rates: Rates | None = None,
 ) -> set[dt.date]:
+    rates = rates or Rates()
     orders_path = _partition("orders", day, root)
     lines_path = _partition("order_lines", day, root)
     old_days = _old_days(orders_path, ("created_day", "paid_day"))
     if not orders:
+        rates.missing[day.isoformat()] = []
         for path in (orders_path, lines_path):
             if path.exists():
                 path.unlink()
         return old_days
-    order_table, line_table = _build_day(orders, lines, refunds, visits, zones)
+    order_table, line_table = _build_day(orders, lines, refunds, visits, zones, rates)
     if _same(order_table, orders_path) and _same(line_table, lines_path):
         return set()  # seen again through the watermark overlap, unchanged
     store.write_atomic(order_table, orders_path)
@@ -733,7 +817,19 @@ def sync(*, full: bool = False, root: Path | None = None) -> set[dt.date]:
     if full:
         days |= reconcile_days(root)
         marks["reconciled_on"] = timezone.localdate().isoformat()
-    affected = _sync_order_days(days, root)
+    rates = Rates()
+    digest = Rates.digest()
+    if state.get("fx_rates_hash", "") != digest:
+        days |= _foreign_currency_days(rates.currency)
+        marks["fx_rates_hash"] = digest
+    affected = _sync_order_days(days, root, rates)
+    fx_missing: dict[str, Any] = dict(state.get("fx_missing", {}))
+    for day_key, entries in rates.missing.items():
+        if entries:
+            fx_missing[day_key] = entries
+        else:
+            fx_missing.pop(day_key, None)
+    marks["fx_missing"] = fx_missing
     affected |= _sync_small("ad_spend", state, root)
     affected |= _sync_small("traffic_reports", state, root)
     shipment_days = _sync_shipments(state, full=full, root=root)
@@ -744,6 +840,34 @@ def sync(*, full: bool = False, root: Path | None = None) -> set[dt.date]:
         os.sync()
     save_state(state, root)
     return affected
+
+
+def _foreign_currency_days(currency: str) -> set[dt.date]:
+    """The created days (shop-local) of the orders in another currency than the reporting one."""
+    from shopops.orders.models import Order
+
+    zones = ShopDays()
+    return {
+        zones.day(moment, shop_id)
+        for moment, shop_id in Order.objects.exclude(currency__iexact=currency)
+        .order_by()
+        .values_list("placed_at", "shop_id")
+        .distinct()
+    }
+
+
+def missing_rates(
+    start: dt.date, end: dt.date, shop_ids: Iterable[int] | None = None, root: Path | None = None
+) -> list[tuple[str, dt.date, int]]:
+    """(currency, day, orders) left out of the amounts of [start, end] for want of a rate, in the shops given."""
+    wanted = None if shop_ids is None else set(shop_ids)
+    found: Counter[tuple[str, dt.date]] = Counter()
+    for entries in load_state(root).get("fx_missing", {}).values():
+        for shop_id, currency, day, count in entries:
+            moment = dt.date.fromisoformat(day)
+            if start <= moment <= end and (wanted is None or shop_id in wanted):
+                found[(currency, moment)] += count
+    return [(currency, day, count) for (currency, day), count in sorted(found.items())]
 
 
 def sync_shipments(*, full: bool = False, root: Path | None = None) -> set[dt.date]:
