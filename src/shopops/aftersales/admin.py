@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -43,6 +43,7 @@ from shopops.aftersales.models import (
 from shopops.aftersales.services.refunds import REFUND_READY
 from shopops.core.admin_tools import ReasonForm, ShopOpsModelAdmin, action_page, money
 from shopops.core.errors import DomainError
+from shopops.core.scope import get_in_scope, out_of_scope
 from shopops.fulfillment.models import Carrier
 from shopops.inventory.models import Warehouse, WarehouseKind
 from shopops.orders.models import Order, OrderLine, OrderStatus
@@ -681,9 +682,7 @@ class AfterSaleCaseAdmin(ShopOpsModelAdmin):
         return None
 
     def _case_or_404(self, request: HttpRequest, object_id: str) -> AfterSaleCase:
-        case = self.get_object(request, unquote(object_id))
-        if case is None:
-            raise Http404(_("售后单不存在或不在您的权限范围内"))
+        case = self.get_object_or_404(request, object_id)
         return case
 
     def _back(self, case: AfterSaleCase) -> HttpResponseRedirect:
@@ -935,13 +934,9 @@ class AfterSaleCaseAdmin(ShopOpsModelAdmin):
             return TemplateResponse(
                 request, "admin/aftersales/aftersalecase/create.html", {**context, "lookup": lookup}
             )
-        order = (
-            Order.objects.for_user(request.user).select_related("shop").filter(pk=raw).first()
-            if raw.isdigit()
-            else None
-        )
-        if order is None:
-            raise Http404(_("订单不存在或不在您的权限范围内"))
+        if not raw.isdigit():
+            raise out_of_scope("订单")
+        order = get_in_scope(Order.objects.select_related("shop"), request.user, what="订单", pk=int(raw))
         claims = services.order_claims(order.pk)
         lines = [
             (line, line.quantity - line.refunded_quantity - claims.units.get(line.pk, 0))

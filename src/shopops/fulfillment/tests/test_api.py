@@ -107,6 +107,12 @@ def operations(world) -> list[tuple[str, str, str, dict | None]]:
         ),
         (
             "post",
+            "/api/v1/shipments/ship-orders",
+            SHIP,
+            {"carrier": "SF", "items": [{"order_id": world["split_me"].pk}]},  # left blank: nothing moves
+        ),
+        (
+            "post",
             "/api/v1/shipments/tracking",
             CHANGE,
             {

@@ -19,9 +19,11 @@ from unfold.contrib.filters.admin import RelatedDropdownFilter
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from shopops.catalog.models import Sku
+from shopops.channels import queries as channel_queries
 from shopops.channels.models import Shop
 from shopops.core.admin_tools import ShopOpsModelAdmin, refusal_text
 from shopops.core.errors import DomainError
+from shopops.core.scope import out_of_scope
 from shopops.orders import queries, services
 from shopops.orders.admin.common import REVIEW_PERMISSION
 from shopops.orders.models import SkuMapping
@@ -128,10 +130,9 @@ class SkuMappingAdmin(ShopOpsModelAdmin):
             raise PermissionDenied
 
     def _shop(self, request: HttpRequest, raw: Any) -> Shop:
-        shop = Shop.objects.for_user(request.user).filter(pk=raw).first() if str(raw).isdigit() else None
-        if shop is None:
-            raise Http404(_("店铺不存在或不在您的权限范围内"))
-        return shop
+        if not str(raw).isdigit():
+            raise out_of_scope("店铺")
+        return channel_queries.shop_in_scope(request.user, int(raw))
 
     def unmatched_view(self, request: HttpRequest) -> HttpResponse:
         self._require(request, write=False)
