@@ -549,7 +549,11 @@ def _drill(key: str, item: dict[str, str], row: dict[str, Any]) -> dict[str, str
     later month."""
     if key == "rfm" and item["code"] in ("label", "buyers") and row.get("buyers"):
         return {"segment": str(row["segment"])}
-    if key == "cohorts" and (item["code"] == "size" or item["code"].startswith("m")) and row.get("size"):
+    if (
+        key == "cohorts"
+        and (item["code"] == "size" or item["code"].startswith("m"))
+        and row.get(item["code"])
+    ):
         offset = 0 if item["code"] == "size" else int(item["code"][1:])
         return {"cohort": str(row["cohort"]), "offset": str(offset)}
     return None
