@@ -300,6 +300,8 @@ def _aftersale(event: OrderEvent, user: Any) -> str:
     case_id = changes.get("case_id")
     if pair is None or case_id is None:
         return _("售后：%(text)s") % {"text": event.message} if event.message else _("售后")
+    if pair[0] == pair[1] and event.message:  # a step within one status (e.g. return tracking recorded)
+        return _("售后：%(text)s") % {"text": event.message}
     if pair[0]:
         move = _case_status_label(pair[0]) + ARROW + _case_status_label(pair[1])
     else:

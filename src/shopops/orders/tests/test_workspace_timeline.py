@@ -170,6 +170,14 @@ CASES: list[tuple[OrderEvent, str]] = [
     (
         event(
             OrderEventKind.AFTERSALE,
+            message="售后 #3（退货退款）：待买家退货，退货运单号 YT123",
+            changes={"case_id": 3, "case_status": ["awaiting_return", "awaiting_return"]},
+        ),
+        "售后：售后 #3（退货退款）：待买家退货，退货运单号 YT123",
+    ),
+    (
+        event(
+            OrderEventKind.AFTERSALE,
             message="售后 #3（退货退款）：已同意",
             changes={"case_id": 3, "case_status": ["applied", "approved"]},
         ),
