@@ -93,7 +93,7 @@ def _label(model: type[models.Model] | None, name: str) -> str:
     """A field's verbose name when the model has the field, else the name as stored."""
     if model is not None:
         try:
-            return str(model._meta.get_field(name).verbose_name)
+            return str(getattr(model._meta.get_field(name), "verbose_name", name))
         except Exception:  # noqa: BLE001 - audit entries outlive renamed fields
             pass
     return name

@@ -37,4 +37,4 @@ def install() -> None:
 
     if _original is None:
         _original = UnfoldAdminReadonlyField.get_admin_url
-        UnfoldAdminReadonlyField.get_admin_url = _admin_url  # type: ignore[method-assign]
+        UnfoldAdminReadonlyField.get_admin_url = _admin_url
