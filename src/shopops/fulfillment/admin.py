@@ -163,7 +163,9 @@ def report_bulk_ship(request: HttpRequest, results: list[tuple[Any, Any]], *, sh
         if result.warnings:
             messages.warning(request, f"{label}：" + "；".join(result.warnings))
         if not result.is_shipped and not result.is_skipped:
-            messages.error(request, f"{label}：{result.message}")
+            # a refusal that already names its order or parcel is not prefixed with it again
+            named = result.message.startswith(("订单 ", "包裹 #"))
+            messages.error(request, result.message if named else f"{label}：{result.message}")
 
 
 class ShipmentAdmin(ShopOpsModelAdmin):

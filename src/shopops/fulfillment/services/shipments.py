@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from shopops.core import audit
 from shopops.core.errors import DomainError, InvalidInput, NotFound
@@ -531,7 +531,9 @@ def _nothing_left_to_ship(order: Order) -> OrderNotShippable:
     """Why an order has nothing to pack: its units wait in open parcels (named), or all went out."""
     waiting = open_shipments_of([order.pk])
     if waiting:
-        names = "、".join(f"{parcel.get_status_display()}的{parcel_label(parcel)}" for parcel in waiting)
+        # a domain error's words are Chinese, whatever the page's language
+        with translation.override("zh-hans"):
+            names = "、".join(f"{parcel.get_status_display()}的{parcel_label(parcel)}" for parcel in waiting)
         return OpenParcelExists(
             f"订单 {order.external_id} 已有{names}，请在包裹列表中为它发货或先取消它",
             fields={"order_id": "已有未发出的包裹"},

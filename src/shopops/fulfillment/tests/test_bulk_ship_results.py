@@ -164,8 +164,7 @@ def test_admin_ship_orders_page_says_which_parcel_holds_the_units(world, make_us
     assert _messages(response) == [
         (
             "error",
-            f"订单 {order.external_id}：订单 {order.external_id} 已有待拣货的包裹 #{parcel.pk}，"
-            "请在包裹列表中为它发货或先取消它",
+            f"订单 {order.external_id} 已有待拣货的包裹 #{parcel.pk}，请在包裹列表中为它发货或先取消它",
         )
     ]
 
