@@ -285,8 +285,9 @@ def test_stock_list_exact_item(world, make_user, api_client_for):
                 "safety_stock": 1,
                 "available": 7,
                 "in_transit": 0,
-                "cost_price": "10.00",
-                "value": "100.00",
+                # 客服 sees sale prices only: no cost and no value at cost (catalog.view_cost, issue 11 §2)
+                "cost_price": None,
+                "value": None,
                 "updated_at": timezone.localtime(level.updated_at).isoformat(),
             }
         ],
