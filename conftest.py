@@ -49,6 +49,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # everything under tests/browser drives Chromium: `make test-fast` (-m "not browser") leaves it out
+    # even when a new module forgets its mark
+    for item in items:
+        if item.nodeid.startswith("tests/browser/"):
+            item.add_marker(pytest.mark.browser)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # A module whose results depend on today lists the instants it runs at in CLOCKS: `clock` puts each
     # test there, `module_clock` the module's shared data (made once per instant). SHOPOPS_TEST_NOW,
