@@ -10,7 +10,9 @@ and lays the results out. A table is `{"key", "title", "columns": [{"code", "lab
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -84,12 +86,29 @@ def cached(name: str, report: ReportParams, build: Callable[[], T]) -> T:
     version = store.read_version()
     if version <= 0:
         return build()
-    key = "datacenter:" + _digest(f"{tables.analytics_dir()}|{version}|{from_settings()!r}|{name}|{report!r}")
+    # the version file's write time tells a rebuilt warehouse from an old one with the same number; the
+    # result classes' fields keep an object pickled by older code from being read by newer code
+    written = store.version_file().stat().st_mtime_ns
+    key = "datacenter:" + _digest(
+        f"{tables.analytics_dir()}|{version}|{written}|{_result_shapes()}|{from_settings()!r}|{name}|{report!r}"
+    )
     found = cache.get(key)
     if found is None:
         found = build()
         cache.set(key, found, CACHE_SECONDS)
     return found
+
+
+@functools.cache
+def _result_shapes() -> str:
+    from shopops.analytics.metrics import results
+
+    shapes = [
+        f"{name}:{','.join(field.name for field in dataclasses.fields(item))}"
+        for name, item in sorted(vars(results).items())
+        if isinstance(item, type) and dataclasses.is_dataclass(item)
+    ]
+    return _digest(";".join(shapes))
 
 
 def _digest(text: str) -> str:
@@ -433,7 +452,6 @@ def customer_tables(report: ReportParams) -> list[dict[str, Any]]:
     ]
     rfm_rows = [
         {
-            "segment": segment.code,
             "label": segment.label,
             "rule": rfm_rule(segment),
             "buyers": segment.buyers,
@@ -544,11 +562,18 @@ def shown_table(source: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _segment_names() -> dict[str, str]:
+    from shopops.analytics.metrics.cohorts import RFM_SEGMENTS
+
+    return {label: name for name, label in RFM_SEGMENTS.values()}
+
+
 def _drill(key: str, item: dict[str, str], row: dict[str, Any]) -> dict[str, str] | None:
     """Which buyer list a cell opens: an RFM segment's buyers, or a cohort month's buyers active in a
     later month."""
     if key == "rfm" and item["code"] in ("label", "buyers") and row.get("buyers"):
-        return {"segment": str(row["segment"])}
+        return {"segment": _segment_names()[str(row["label"])]}
     if (
         key == "cohorts"
         and (item["code"] == "size" or item["code"].startswith("m"))
