@@ -105,6 +105,7 @@ class Panel:
     link: str = ""
     empty_text: str = field(default_factory=lambda: _("暂无需要处理的事项"))
     note: str = ""  # where the numbers come from, shown under the table
+    wide: bool = False  # spans the page (a table whose columns must all show)
 
     @property
     def heading(self) -> str:
@@ -622,6 +623,7 @@ def yesterday_compare_panel(request: HttpRequest) -> Panel:
         rows=rows,
         total=0,
         link="",
+        wide=True,
         note=_(
             "按付款时间统计已付款订单；不同币种分开列示，不相加。访客数与转化率来自流量数据，见“数据中心”卡片。"
         ),
