@@ -47,6 +47,7 @@ from shopops.core.admin_tools import (
     money,
     reason_field,
 )
+from shopops.core.context import current_request
 from shopops.core.errors import DomainError
 
 SKU_EDITABLE = (*catalog_services.SKU_FIELDS, *catalog_services.SKU_PRICE_FIELDS)
@@ -103,6 +104,9 @@ class ChannelListingInline(TabularInline):
 
     @admin.display(description=_("操作"))
     def listing_buttons(self, listing: ChannelListing) -> Any:
+        request = current_request()
+        if request is not None and not request.user.has_perm("catalog.change_channellisting"):
+            return "-"  # no 上架/下架 button for a person who may not change listings
         buttons = []
         if ListingStatus.LISTED in LISTING_TRANSITIONS.get(listing.status, set()):
             buttons.append(
