@@ -24,7 +24,8 @@ def test_404_is_chinese_with_a_way_back(admin_user: Any) -> None:
     body = response.content.decode()
     assert response.status_code == 404
     assert "找不到这个页面或记录" in body
-    assert 'href="/admin/"' in body and "返回工作台" in body
+    assert 'href="/admin/"' in body
+    assert "返回工作台" in body
     assert "Not Found" not in body
 
 
@@ -42,7 +43,8 @@ def test_403_for_a_role_without_the_permission(make_user: Any) -> None:
     response = client.get("/admin/accounts/user/add/")
     body = response.content.decode()
     assert response.status_code == 403
-    assert "没有权限执行此操作" in body and "返回工作台" in body
+    assert "没有权限执行此操作" in body
+    assert "返回工作台" in body
     assert "403 Forbidden" not in body
 
 
@@ -55,7 +57,9 @@ def test_expired_form_page_instead_of_csrf_english() -> None:
     assert "CSRF verification failed" not in body
 
 
-@pytest.mark.parametrize(("language", "text"), [("zh-hans", "系统出错，操作没有完成"), ("en", "Something went wrong")])
+@pytest.mark.parametrize(
+    ("language", "text"), [("zh-hans", "系统出错，操作没有完成"), ("en", "Something went wrong")]
+)
 def test_500_page(language: str, text: str) -> None:
     request = RequestFactory().get("/admin/")
     with translation.override(language):
