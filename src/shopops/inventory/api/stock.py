@@ -162,7 +162,9 @@ class StockLevelOut(Schema):
     available: int = Field(description="on_hand − reserved − safety_stock (may be negative)")
     in_transit: int
     cost_price: MoneyOut | None = Field(description="null without catalog.view_cost")
-    value: MoneyOut | None = Field(description="on_hand × the SKU's cost price; null without catalog.view_cost")
+    value: MoneyOut | None = Field(
+        description="on_hand × the SKU's cost price; null without catalog.view_cost"
+    )
     updated_at: DateTimeOut
 
     @staticmethod
