@@ -4,7 +4,7 @@ TOOLS := var/tools
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install run test test-fast lint bench
+.PHONY: help install run test test-fast lint bench screenshots
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,9 +29,13 @@ test-fast: install ## the edit loop: pytest on SQLite without the browser and sl
 lint: install ## ruff, mypy, import contracts, migrations check
 	bash scripts/test.sh --lint-only
 
+screenshots: install ## the gallery of the main pages in 简体中文 and English (docs/screenshots/), from a fresh demo
+	.venv/bin/python scripts/screenshots.py
+
 bench: install ## run every benchmark (see bench/README.md)
 	.venv/bin/python -m bench.bench_import_products
 	.venv/bin/python -m bench.bench_reservations
 	.venv/bin/python -m bench.bench_import_orders
 	.venv/bin/python -m bench.bench_analytics_intake
 	.venv/bin/python -m bench.bench_analytics
+	.venv/bin/python -m bench.bench_datacenter_pages
