@@ -93,6 +93,9 @@ class Todo:
     hint: str = ""
 
 
+WIDE_FROM_COLUMNS = 4
+
+
 @dataclass(frozen=True)
 class Panel:
     """A "needs attention" list: a table, a total and a link to the full list."""
@@ -110,6 +113,12 @@ class Panel:
     @property
     def heading(self) -> str:
         return f"{self.title} · {self.total}" if self.total else self.title
+
+    @property
+    def spans(self) -> bool:
+        """Whether the panel takes the page's width: asked for, or a table of more than four columns
+        (half a page wraps product names letter by letter)."""
+        return self.wide or len(self.headers) > WIDE_FROM_COLUMNS
 
     @property
     def table(self) -> dict[str, Any]:
