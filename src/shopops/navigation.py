@@ -9,7 +9,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 # (group title, [(item title, icon, admin url name, permission)])
-AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
+AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
     (
         _("工作台"),
         [(_("工作台"), "dashboard", "admin:index", "")],
@@ -19,7 +19,12 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str]]]] = [
         [
             (_("商品"), "inventory_2", "admin:catalog_product_changelist", "catalog.view_product"),
             (_("SKU"), "style", "admin:catalog_sku_changelist", "catalog.view_sku"),
-            (_("导入商品"), "upload_file", "admin:catalog_sku_import_products", "catalog.change_price"),
+            (
+                _("导入商品"),
+                "upload_file",
+                "admin:catalog_sku_import_products",
+                ("catalog.add_sku", "catalog.change_sku", "catalog.change_price"),  # what the import needs
+            ),
             (_("类目"), "account_tree", "admin:catalog_category_changelist", "catalog.view_category"),
             (_("品牌"), "sell", "admin:catalog_brand_changelist", "catalog.view_brand"),
             (
@@ -256,7 +261,8 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
         visible = [
             {"title": item_title, "icon": icon, "link": reverse_lazy(url_name)}
             for item_title, icon, url_name, permission in items
-            if not permission or user.has_perm(permission)
+            if not permission
+            or (user.has_perms(permission) if isinstance(permission, tuple) else user.has_perm(permission))
         ]
         if visible:
             groups.append({"title": title, "separator": True, "collapsible": False, "items": visible})

@@ -13,7 +13,7 @@ import pytest
 from conftest import PASSWORD
 
 from shopops.accounts.models import User
-from shopops.fulfillment.models import Shipment, ShipmentStatus
+from shopops.fulfillment.models import Carrier, Shipment, ShipmentStatus
 from shopops.inventory.tests.factories import create_warehouse
 from shopops.orders.models import IssueStatus, Order, OrderIssue, OrderStatus, ReviewStatus
 from shopops.orders.tests.factories import create_order, create_shop, stocked_sku
@@ -37,6 +37,11 @@ def submit(page: Any, selector: str) -> None:
 
 @pytest.fixture
 def paid_order(db: None) -> Order:
+    # the carriers come from a data migration, which a live-server test before this one may have flushed
+    Carrier.objects.get_or_create(
+        name="极兔速递",
+        defaults={"code": "JTSD", "kuaidi100_code": "jtexpress", "tracking_pattern": r"^JT\d{13}$"},
+    )
     warehouse = create_warehouse()
     shop = create_shop(name="工作台测试店")
     tee = stocked_sku(on_hand=5, warehouse=warehouse, merchant_code="BR-TEE-M")

@@ -165,7 +165,7 @@ def test_object_history_page_lists_the_audit_entries_of_the_object(staff: Callab
     # then
     assert "user.updated" in as_admin
     assert "∅ → 13912345678" in as_admin
-    assert "False → True" in as_admin
+    assert "否 → 是" in as_admin  # a boolean change in words, never Python's False/True
     assert "入职" in as_admin
 
 
