@@ -15,6 +15,7 @@ import pytest
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.database_free,  # serve runs on its own SQLite file whatever DATABASE_URL says
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc"),
 ]
 

@@ -16,7 +16,7 @@ from shopops.analytics.warehouse import tables as warehouse_tables
 
 pyspark = pytest.importorskip("pyspark")
 
-pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.slow]
+pytestmark = [pytest.mark.xdist_group("spark"), pytest.mark.slow, pytest.mark.database_free]
 
 START = dt.date(2026, 3, 2)
 
