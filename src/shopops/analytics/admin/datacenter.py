@@ -46,6 +46,7 @@ class FilterForm(forms.Form):
         label=_("日期"),
         choices=[(key, _(label)) for key, label in params.PRESETS.items()],  # noqa: INT001 - msgids in po
         required=False,
+        initial=params.DEFAULT_PRESET,  # the box names the range the page shows
         widget=UnfoldAdminSelectWidget(attrs={"data-testid": "filter-preset"}),
     )
     start = forms.DateField(label=_("开始"), required=False, widget=UnfoldAdminDateWidget())
@@ -61,6 +62,10 @@ class FilterForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, show_grain: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.is_bound and not self.data.get("preset"):
+            # a link that names only a shop or a channel shows the default range: so must the box
+            self.data = self.data.copy()
+            self.data["preset"] = params.DEFAULT_PRESET
         shop_field = self.fields["shop"]
         assert isinstance(shop_field, forms.ChoiceField)
         shops = Shop.objects.for_user(user).order_by("platform", "code")

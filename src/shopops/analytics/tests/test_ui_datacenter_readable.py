@@ -231,3 +231,15 @@ def test_the_buyer_list_keeps_to_the_users_shops(make_user, warehouse):
 def test_the_buyer_list_needs_the_datacenter(make_user, warehouse, role):
     client = client_for(make_user(role))
     assert client.get(page_url("buyers", QUERY + "&segment=champions")).status_code == 403
+
+
+@pytest.mark.parametrize("query", ["", "?channel=taobao"])
+def test_the_date_box_names_the_default_range(query: str, make_user: Any) -> None:
+    # given an operator opening the overview without choosing a range
+    client = Client()
+    client.force_login(make_user("operations"))
+    body = client.get(reverse("admin:analytics_datacenter_changelist") + query).content.decode()
+    # then the preset box has 近7天 selected, the range the page shows
+    selected = re.findall(r'<option value="([a-z0-9_]+)"[^>]*selected', body)
+    assert "last7" in selected
+    assert "yesterday" not in selected
