@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import translation
@@ -64,8 +64,10 @@ class FilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         if self.is_bound and not self.data.get("preset"):
             # a link that names only a shop or a channel shows the default range: so must the box
-            self.data = self.data.copy()
-            self.data["preset"] = params.DEFAULT_PRESET
+            data = QueryDict(mutable=True)
+            data.update(self.data)
+            data["preset"] = params.DEFAULT_PRESET
+            self.data = data
         shop_field = self.fields["shop"]
         assert isinstance(shop_field, forms.ChoiceField)
         shops = Shop.objects.for_user(user).order_by("platform", "code")
