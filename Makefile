@@ -23,7 +23,7 @@ run: install ## install, migrate, load demo data, print the admin login and serv
 test: install ## install, then lint, type-check and run the whole test suite on SQLite and PostgreSQL
 	bash scripts/test.sh
 
-test-fast: install ## the edit loop: pytest on SQLite without the browser and slow tests, no lint (under 3 min)
+test-fast: install ## the edit loop: pytest on SQLite without the browser and slow tests, no lint (about the SQLite pass; one app: `pytest src/shopops/APP/tests`)
 	bash scripts/test.sh --fast
 
 lint: install ## ruff, mypy, import contracts, migrations check

@@ -668,10 +668,10 @@ def scoped(model: Any, user: Any) -> QuerySet[Any]:
     return rows.for_user(user) if hasattr(rows, "for_user") else rows
 
 
-def _todo(
-    request: HttpRequest, key: str, title: str, model: Any, admin_name: str, hint: str = "", **filters: Any
-) -> Todo:
-    """A count of `model` rows under `filters` (Django lookups), linked to the admin list with the same filters."""
+def _todo(request: HttpRequest, key: str, title: str, model: Any, hint: str = "", **filters: Any) -> Todo:
+    """A count of `model` rows under `filters` (Django lookups), linked to the model's admin list with the same
+    filters."""
+    admin_name = f"{model._meta.app_label}_{model._meta.model_name}"
     lookups = {name: list(value) if name.endswith("__in") else value for name, value in filters.items()}
     count = scoped(model, request.user).filter(**lookups).count()
     shown = {
@@ -688,7 +688,6 @@ def order_todos(request: HttpRequest) -> list[Todo]:
             "to_review",
             _("待审核订单"),
             Order,
-            "orders_order",
             _("已付款、未审核"),
             status__exact=OrderStatus.PAID,
             review_status__exact=ReviewStatus.PENDING,
@@ -698,7 +697,6 @@ def order_todos(request: HttpRequest) -> list[Todo]:
             "to_ship",
             _("待发货订单"),
             Order,
-            "orders_order",
             _("已付款、审核通过、未发货"),
             status__exact=OrderStatus.PAID,
             review_status__exact=ReviewStatus.PASSED,
@@ -714,7 +712,6 @@ def buyer_message_todos(request: HttpRequest) -> list[Todo]:
             "buyer_messages",
             _("有买家留言的待发货订单"),
             Order,
-            "orders_order",
             _("暂无聊天消息接入，这里统计订单上的买家留言"),
             status__exact=OrderStatus.PAID,
             buyer_message__gt="",
@@ -729,7 +726,6 @@ def aftersales_todos(request: HttpRequest) -> list[Todo]:
             "cases_waiting",
             _("待审核售后单"),
             AfterSaleCase,
-            "aftersales_aftersalecase",
             _("买家已申请，等待同意或拒绝"),
             status__exact=CaseStatus.APPLIED,
         ),
@@ -738,7 +734,6 @@ def aftersales_todos(request: HttpRequest) -> list[Todo]:
             "returns_arrived",
             _("待质检退货"),
             AfterSaleCase,
-            "aftersales_aftersalecase",
             _("退货已收到，等待质检"),
             status__exact=CaseStatus.RECEIVED,
         ),
@@ -753,7 +748,6 @@ def refund_todos(request: HttpRequest) -> list[Todo]:
             "refunds_refund_only",
             _("待退款（仅退款）"),
             AfterSaleCase,
-            "aftersales_aftersalecase",
             _("仅退款，已同意"),
             kind__exact=CaseKind.REFUND_ONLY,
             status__exact=CaseStatus.APPROVED,
@@ -763,7 +757,6 @@ def refund_todos(request: HttpRequest) -> list[Todo]:
             "refunds_return",
             _("待退款（退货退款）"),
             AfterSaleCase,
-            "aftersales_aftersalecase",
             _("退货退款，已质检"),
             kind__exact=CaseKind.RETURN_REFUND,
             status__exact=CaseStatus.INSPECTED,
@@ -774,9 +767,7 @@ def refund_todos(request: HttpRequest) -> list[Todo]:
 def shipment_todos(request: HttpRequest) -> list[Todo]:
     """仓储: parcels to pick, being picked, packed and waiting to ship."""
     return [
-        _todo(
-            request, f"parcels_{status}", title, Shipment, "fulfillment_shipment", hint, status__exact=status
-        )
+        _todo(request, f"parcels_{status}", title, Shipment, hint, status__exact=status)
         for status, title, hint in (
             (ShipmentStatus.PENDING, _("待拣货包裹"), _("包裹已建，未开始拣货")),
             (ShipmentStatus.PICKING, _("拣货中包裹"), _("已开始拣货，未打包")),
@@ -795,7 +786,6 @@ def stock_work_todos(request: HttpRequest) -> list[Todo]:
                 "transfers_to_receive",
                 _("待收货调拨单"),
                 Transfer,
-                "inventory_transfer",
                 _("已发出或部分收货"),
                 status__in=(TransferStatus.SHIPPED, TransferStatus.PARTIALLY_RECEIVED),
             )
@@ -807,7 +797,6 @@ def stock_work_todos(request: HttpRequest) -> list[Todo]:
                 "open_stocktakes",
                 _("未完成的盘点单"),
                 Stocktake,
-                "inventory_stocktake",
                 _("盘点中或待审核"),
                 status__in=(StocktakeStatus.COUNTING, StocktakeStatus.SUBMITTED),
             )
@@ -823,7 +812,6 @@ def purchase_settlement_todos(request: HttpRequest) -> list[Todo]:
             "purchase_orders_received",
             _("已收货待结算采购单"),
             PurchaseOrder,
-            "purchasing_purchaseorder",
             _("已全部收货；系统暂不记录付款，请按对账结果处理"),
             status__exact=PurchaseOrderStatus.RECEIVED,
         )
@@ -838,7 +826,6 @@ def product_todos(request: HttpRequest) -> list[Todo]:
             "products_without_images",
             _("缺主图的在售商品"),
             Product,
-            "catalog_product",
             _("在售商品，一张图片都没有"),
             status__exact="active",
             images__isnull=True,
@@ -848,7 +835,6 @@ def product_todos(request: HttpRequest) -> list[Todo]:
             "skus_without_price",
             _("未定价的 SKU"),
             Sku,
-            "catalog_sku",
             _("启用中、售价为 0"),
             is_active__exact="1",
             sale_price__exact="0",
@@ -861,7 +847,6 @@ def product_todos(request: HttpRequest) -> list[Todo]:
                 "draft_listings",
                 _("待上架商品"),
                 ChannelListing,
-                "catalog_channellisting",
                 _("已建上架记录，仍是草稿"),
                 status__exact=ListingStatus.DRAFT,
             )
@@ -879,7 +864,6 @@ def promo_todos(request: HttpRequest) -> list[Todo]:
             "promos_running",
             _("进行中的活动价"),
             PromoPrice,
-            "catalog_promoprice",
             _("启用中，当前时间在活动期内"),
             is_active__exact="1",
             starts_at__lte=now.isoformat(),
@@ -890,7 +874,6 @@ def promo_todos(request: HttpRequest) -> list[Todo]:
             "promos_starting",
             _("7 天内开始的活动价"),
             PromoPrice,
-            "catalog_promoprice",
             _("启用中，尚未开始"),
             is_active__exact="1",
             starts_at__gt=now.isoformat(),
