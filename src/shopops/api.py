@@ -12,6 +12,7 @@ from shopops.accounts.api import ApiAuth
 from shopops.accounts.api import router as accounts_router
 from shopops.aftersales.api import router as aftersales_router
 from shopops.analytics.api import router as analytics_router
+from shopops.care.api import router as care_router
 from shopops.catalog.api import router as catalog_router
 from shopops.channels.api import router as channels_router
 from shopops.core.api import TokenOrUserThrottle, install_error_handlers
@@ -19,8 +20,11 @@ from shopops.core.api_routes import router as core_router
 from shopops.customers.api import router as customers_router
 from shopops.fulfillment.api import router as fulfillment_router
 from shopops.inventory.api import router as inventory_router
+from shopops.loyalty.api import router as loyalty_router
 from shopops.orders.api import router as orders_router
+from shopops.privacy.api import router as privacy_router
 from shopops.purchasing.api import router as purchasing_router
+from shopops.segments.api import router as segments_router
 
 # ninja's own page (templates/ninja/swagger.html) without its favicon include; the assets are the
 # files ninja ships in static/ninja/ ("ninja" in INSTALLED_APPS lets staticfiles find them).
@@ -81,4 +85,8 @@ api.add_router("/v1/", customers_router)
 api.add_router("/v1/", orders_router)
 api.add_router("/v1/", fulfillment_router)
 api.add_router("/v1/", aftersales_router)
+api.add_router("/v1/", loyalty_router)
+api.add_router("/v1/", segments_router)
+api.add_router("/v1/", care_router)
+api.add_router("/v1/", privacy_router)
 api.add_router("/v1/", analytics_router)

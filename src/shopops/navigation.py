@@ -133,7 +133,17 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
             (_("审单异常"), "report", "admin:orders_orderissue_changelist", "orders.view_orderissue"),
             (_("商品对应"), "link", "admin:orders_skumapping_unmatched", "orders.view_skumapping"),
             (_("常用筛选"), "filter_alt", "admin:orders_savedfilter_changelist", "orders.view_savedfilter"),
+        ],
+    ),
+    (
+        _("客户管理"),
+        [
             (_("客户"), "groups", "admin:customers_customer_changelist", "customers.view_customer"),
+            # customers items (h1) above this line
+            # segments items (h2) above this line
+            # loyalty items (h3) above this line
+            # care items (h4) above this line
+            # privacy items (h5) above this line
         ],
     ),
     (
@@ -243,6 +253,7 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
                 "inventory.view_warehousescopesetting",
             ),
             (_("审计记录"), "policy", "admin:core_auditentry_changelist", "core.view_auditentry"),
+            # system items (h6 encryption, h7 backup) above this line
             (
                 _("登录失败记录"),
                 "lock_person",

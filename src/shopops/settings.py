@@ -84,6 +84,10 @@ INSTALLED_APPS = [
     "shopops.orders",
     "shopops.fulfillment",
     "shopops.aftersales",
+    "shopops.loyalty",
+    "shopops.segments",
+    "shopops.care",
+    "shopops.privacy",
     "shopops.analytics",
 ]
 

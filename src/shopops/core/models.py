@@ -299,3 +299,22 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class Switch(models.Model):
+    """A named operating switch kept in the database, so it travels with a backup and a restore.
+
+    `outbound_paused`: no customer message leaves and no platform is written to (a restored copy starts
+    with it on, so a drill or a scratch copy never messages customers or pushes stock twice)."""
+
+    name = models.CharField(_("开关"), max_length=50, unique=True)
+    on = models.BooleanField(_("开启"), default=False)
+    reason = models.CharField(_("原因"), max_length=200, blank=True)
+    changed_at = models.DateTimeField(_("修改时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("运行开关")
+        verbose_name_plural = _("运行开关")
+
+    def __str__(self) -> str:
+        return self.name

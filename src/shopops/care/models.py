@@ -1,0 +1,3 @@
+"""客户关怀."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""会员与积分."""
+
+from __future__ import annotations

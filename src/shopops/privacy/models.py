@@ -1,0 +1,3 @@
+"""个人信息."""
+
+from __future__ import annotations

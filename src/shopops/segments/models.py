@@ -1,0 +1,3 @@
+"""标签与人群."""
+
+from __future__ import annotations
