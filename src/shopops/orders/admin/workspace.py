@@ -29,13 +29,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from shopops.core.admin_tools import money
 from shopops.core.errors import DomainError
+from shopops.core.panels import Panel
 from shopops.core.pii import can_view_pii, mask, pii_fields
 from shopops.inventory import queries as inventory_queries
 from shopops.orders import services, timeline
@@ -48,17 +48,6 @@ EXTENSION_MODULE = "order_workspace"
 MEMO_PERMISSION = "orders.change_order"
 CANCEL_PERMISSION = "orders.change_order"
 ACTION_URL_NAME = "admin:orders_order_workspace_action"
-
-
-@dataclass(frozen=True)
-class Panel:
-    """One block of the page: a title and its rendered body; `order` sorts panels (lower first)."""
-
-    key: str
-    title: str
-    body: SafeString
-    order: int = 100
-    side: bool = False  # the narrow right-hand column
 
 
 @dataclass(frozen=True)
