@@ -21,6 +21,7 @@ class Customer(models.Model):
     phone = models.CharField(_("手机号"), max_length=30, blank=True)
     phone_hash = models.CharField(_("手机号摘要"), max_length=64, blank=True, db_index=True)
     email = models.CharField(_("邮箱"), max_length=200, blank=True)
+    birthday = models.DateField(_("生日"), null=True, blank=True)
     is_blacklisted = models.BooleanField(_("黑名单"), default=False, db_index=True)
     blacklist_reason = models.CharField(_("拉黑原因"), max_length=200, blank=True)
     first_order_at = models.DateTimeField(_("首单时间"), null=True, blank=True)
