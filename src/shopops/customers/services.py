@@ -35,7 +35,7 @@ from django.db import connection, transaction
 
 from shopops.core import audit
 from shopops.core.errors import NotFound, required_text
-from shopops.customers.models import Customer, CustomerAccount
+from shopops.customers.models import Customer, CustomerAccount, identity_kind
 
 _PRIVACY_NUMBER = re.compile(r"^\+?\d{11}[-_转#]\d{1,6}$")
 _NON_DIGITS = re.compile(r"\D")
@@ -317,7 +317,9 @@ def _link_accounts(
         return results
     CustomerAccount.objects.bulk_create(
         [
-            CustomerAccount(customer=customer, platform=platform, buyer_id=buyer_id[:100])
+            CustomerAccount(
+                customer=customer, platform=platform, kind=identity_kind(platform), buyer_id=buyer_id[:100]
+            )
             for (platform, buyer_id), customer in new_accounts.items()
         ],
         ignore_conflicts=True,
