@@ -88,7 +88,10 @@ AREAS: dict[str, dict[str, object]] = {
     },
     "customers": {
         "title": "客户",
-        "models": [("customers", m) for m in ("customer", "customeraccount")],
+        "models": [
+            ("customers", m) for m in ("customer", "customeraccount", "customernote", "mergesuggestion", "customermerge")
+        ],
+        "change_extra": ["customers.merge_customer"],
     },
     "orders": {
         "title": "订单",
@@ -157,7 +160,7 @@ ROLES: dict[str, dict[str, object]] = {
             "channels": Level.VIEW,
             "inventory": Level.VIEW,
             "purchasing": Level.CHANGE,
-            "customers": Level.VIEW,
+            "customers": Level.CHANGE,
             "orders": Level.CHANGE,
             "fulfillment": Level.VIEW,
             "aftersales": Level.VIEW,
@@ -179,7 +182,7 @@ ROLES: dict[str, dict[str, object]] = {
             "pricing": Level.VIEW,
             "channels": Level.VIEW,
             "inventory": Level.VIEW,
-            "customers": Level.VIEW,
+            "customers": Level.CHANGE,
             "orders": Level.CHANGE,
             "fulfillment": Level.VIEW,
             "aftersales": Level.CHANGE,
@@ -255,6 +258,7 @@ READ_ONLY_MODELS = {
     ("purchasing", "purchasereceiptline"),
     ("orders", "orderevent"),
     ("aftersales", "caseevent"),
+    ("customers", "customermerge"),
 }
 
 

@@ -19,8 +19,9 @@ LAST_DIGITS = 4
 
 
 def visible_customers(user: Any) -> QuerySet[Customer]:
-    """Every customer for users who see all shops; otherwise those who ordered in one of the user's shops."""
-    customers = Customer.objects.all()
+    """Every live profile (not merged away) for users who see all shops; otherwise those who ordered in one
+    of the user's shops."""
+    customers = Customer.objects.filter(merged_into__isnull=True)
     allowed = shop_ids_for(user)
     if allowed is None:
         return customers
