@@ -38,7 +38,7 @@ class Customer(models.Model):
         verbose_name=_("已合并到"),
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.SET_NULL,
         related_name="merged_sources",
         help_text=_("合并后保留的档案；已合并的档案不再出现在列表中"),
     )
@@ -200,10 +200,10 @@ class CustomerMerge(models.Model):
     `target_before` holds the target's fields the merge changed (filled blanks, order times, blacklist)."""
 
     source = models.ForeignKey(
-        Customer, verbose_name=_("被合并档案"), on_delete=models.PROTECT, related_name="merges_out"
+        Customer, verbose_name=_("被合并档案"), on_delete=models.CASCADE, related_name="merges_out"
     )
     target = models.ForeignKey(
-        Customer, verbose_name=_("保留档案"), on_delete=models.PROTECT, related_name="merges_in"
+        Customer, verbose_name=_("保留档案"), on_delete=models.CASCADE, related_name="merges_in"
     )
     suggestion = models.ForeignKey(
         MergeSuggestion,

@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='customer',
             name='merged_into',
-            field=models.ForeignKey(blank=True, help_text='合并后保留的档案；已合并的档案不再出现在列表中', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='merged_sources', to='customers.customer', verbose_name='已合并到'),
+            field=models.ForeignKey(blank=True, help_text='合并后保留的档案；已合并的档案不再出现在列表中', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='merged_sources', to='customers.customer', verbose_name='已合并到'),
         ),
         migrations.AddField(
             model_name='customeraccount',
@@ -96,8 +96,8 @@ class Migration(migrations.Migration):
                 ('unmerged_at', models.DateTimeField(blank=True, null=True, verbose_name='撤销时间')),
                 ('unmerge_reason', models.CharField(blank=True, max_length=200, verbose_name='撤销原因')),
                 ('merged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='合并人')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='merges_out', to='customers.customer', verbose_name='被合并档案')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='merges_in', to='customers.customer', verbose_name='保留档案')),
+                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='merges_out', to='customers.customer', verbose_name='被合并档案')),
+                ('target', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='merges_in', to='customers.customer', verbose_name='保留档案')),
                 ('unmerged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='撤销人')),
                 ('suggestion', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='merges', to='customers.mergesuggestion', verbose_name='合并建议')),
             ],
