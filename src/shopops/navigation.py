@@ -139,7 +139,12 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
         _("客户管理"),
         [
             (_("客户"), "groups", "admin:customers_customer_changelist", "customers.view_customer"),
-            (_("合并建议"), "join_inner", "admin:customers_mergesuggestion_changelist", "customers.view_mergesuggestion"),
+            (
+                _("合并建议"),
+                "join_inner",
+                "admin:customers_mergesuggestion_changelist",
+                "customers.view_mergesuggestion",
+            ),
             # customers items (h1) above this line
             # segments items (h2) above this line
             # loyalty items (h3) above this line

@@ -16,7 +16,13 @@ from shopops.accounts.models import User
 from shopops.catalog.tests.factories import create_shop
 from shopops.channels.models import Platform
 from shopops.customers import profiles
-from shopops.customers.models import Customer, CustomerAccount, CustomerMerge, MergeSuggestion, SuggestionStatus
+from shopops.customers.models import (
+    Customer,
+    CustomerAccount,
+    CustomerMerge,
+    MergeSuggestion,
+    SuggestionStatus,
+)
 from shopops.customers.services import phone_hash, platform_buyer_id
 from shopops.orders.models import Order
 from shopops.orders.tests.test_queries import make_order
@@ -42,7 +48,9 @@ def test_profile_accept_a_suggestion_then_unmerge(
     kept = Customer.objects.create(name="王芳", phone="13812345678", phone_hash=phone_hash("13812345678"))
     CustomerAccount.objects.create(customer=kept, platform="tmall", kind="taobao", buyer_id="tb_wangfang")
     other = Customer.objects.create(name="王芳", phone="13812345678", phone_hash=phone_hash("13812345678"))
-    CustomerAccount.objects.create(customer=other, platform="jd", kind="jd", buyer_id=platform_buyer_id("13812345678"))
+    CustomerAccount.objects.create(
+        customer=other, platform="jd", kind="jd", buyer_id=platform_buyer_id("13812345678")
+    )
     tmall_order = make_order(shop=tmall, customer=kept, external_id="TM-1001")
     jd_orders = [make_order(shop=jd, customer=other, external_id=f"JD-200{n}") for n in (1, 2)]
     profiles.generate_suggestions(actor="test")
@@ -54,9 +62,12 @@ def test_profile_accept_a_suggestion_then_unmerge(
     # when: 客服 opens the Tmall profile, which shows the pending suggestion and its evidence
     page.goto(f"{base}/admin/customers/customer/{kept.pk}/change/")
     profile = page.inner_text("[data-testid=customer-profile]")
-    assert f"可能与客户 #{other.pk} 是同一人" in profile and "手机号摘要相同" in profile
-    assert "TM-1001" in profile and "JD-2001" not in profile
-    assert "王**" in profile and "13812345678" not in profile  # masked for 客服
+    assert f"可能与客户 #{other.pk} 是同一人" in profile
+    assert "手机号摘要相同" in profile
+    assert "TM-1001" in profile
+    assert "JD-2001" not in profile
+    assert "王**" in profile
+    assert "13812345678" not in profile
     page.screenshot(path=str(screenshot_dir / "customer_profile_before_merge.png"), full_page=True)
     page.click(f"[data-suggestion='{suggestion.pk}'] a")
     page.wait_for_selector("[data-testid=suggestion-review]")
@@ -68,7 +79,9 @@ def test_profile_accept_a_suggestion_then_unmerge(
     # then: the profile now holds both identities and all three orders, and says so
     body = page.inner_text("body")
     assert f"已合并：客户 #{other.pk} 并入 #{kept.pk}" in body
-    assert "京东下单帐号" in body and "JD-2001" in body and "JD-2002" in body
+    assert "京东下单帐号" in body
+    assert "JD-2001" in body
+    assert "JD-2002" in body
     assert "移动订单 2 张、身份 1 个、备注 0 条" in body
     assert sorted(Order.objects.filter(customer=kept).values_list("pk", flat=True)) == sorted(
         [tmall_order.pk, *(order.pk for order in jd_orders)]
@@ -89,7 +102,8 @@ def test_profile_accept_a_suggestion_then_unmerge(
 
     # then: exactly the JD orders and identity are back on the JD profile; the pair is not suggested again
     body = page.inner_text("body")
-    assert f"已撤销合并：客户 #{other.pk} 恢复为独立档案" in body and "JD-2001" not in body
+    assert f"已撤销合并：客户 #{other.pk} 恢复为独立档案" in body
+    assert "JD-2001" not in body
     assert sorted(Order.objects.filter(customer=other).values_list("pk", flat=True)) == sorted(
         order.pk for order in jd_orders
     )

@@ -89,7 +89,8 @@ AREAS: dict[str, dict[str, object]] = {
     "customers": {
         "title": "客户",
         "models": [
-            ("customers", m) for m in ("customer", "customeraccount", "customernote", "mergesuggestion", "customermerge")
+            ("customers", m)
+            for m in ("customer", "customeraccount", "customernote", "mergesuggestion", "customermerge")
         ],
         "change_extra": ["customers.merge_customer"],
     },

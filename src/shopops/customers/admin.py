@@ -128,7 +128,9 @@ class CustomerAdmin(ImportJobAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin)
     import_permissions = ("customers.add_customer", "customers.change_customer")
     import_task = customer_tasks.run_customer_import
     import_action_name = "import_customers"
-    import_file_help = _("CSV（UTF-8 或 GB18030）或 XLSX，中文表头：姓名、手机号、邮箱、平台、买家账号、生日、备注")
+    import_file_help = _(
+        "CSV（UTF-8 或 GB18030）或 XLSX，中文表头：姓名、手机号、邮箱、平台、买家账号、生日、备注"
+    )
     import_headers = customer_imports.HEADERS
     import_preview_key_label = _("客户")
     import_customers = import_action(_("导入客户"), icon="upload")
@@ -225,7 +227,6 @@ class CustomerAdmin(ImportJobAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin)
         )
         messages.success(request, _("已移出黑名单 %(count)d 位客户") % {"count": done})
 
-
     # The profile page (客户档案) and its POST actions.
 
     def get_urls(self) -> list[URLPattern]:
@@ -276,7 +277,9 @@ class CustomerAdmin(ImportJobAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin)
         return TemplateResponse(request, PROFILE_TEMPLATE, context)
 
     def _back(self, customer_id: int) -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:customers_customer_change", args=[customer_id]))
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:customers_customer_change", args=[customer_id])
+        )
 
     def add_note_view(self, request: HttpRequest, customer_id: int) -> HttpResponse:
         if request.method != "POST":
@@ -285,7 +288,9 @@ class CustomerAdmin(ImportJobAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin)
         if not request.user.has_perm(CHANGE_PERMISSION):
             raise PermissionDenied
         try:
-            profiles.add_note(actor=request.user, customer_id=customer.pk, text=str(request.POST.get("text", "")))
+            profiles.add_note(
+                actor=request.user, customer_id=customer.pk, text=str(request.POST.get("text", ""))
+            )
         except DomainError as error:
             messages.error(request, error.message)
         else:
@@ -300,7 +305,9 @@ class CustomerAdmin(ImportJobAdminMixin, RevealPersonalDataMixin, ReadOnlyAdmin)
             raise PermissionDenied
         if request.method == "POST":
             try:
-                profiles.unmerge(actor=request.user, merge_id=merge.pk, reason=str(request.POST.get("reason", "")))
+                profiles.unmerge(
+                    actor=request.user, merge_id=merge.pk, reason=str(request.POST.get("reason", ""))
+                )
             except DomainError as error:
                 messages.error(request, error.message)
             else:
@@ -333,8 +340,14 @@ def identity_rows(user: Any, customer: Customer) -> list[dict[str, Any]]:
             value = gettext("（已摘要存储）")
         else:
             value = buyer_id if show else str(mask(CustomerAccount.PII_FIELDS["buyer_id"], buyer_id))
-        rows.append({"kind": account.get_kind_display(), "platform": account.platform, "value": value,
-                     "added": local_time(account.created_at)})
+        rows.append(
+            {
+                "kind": account.get_kind_display(),
+                "platform": account.platform,
+                "value": value,
+                "added": local_time(account.created_at),
+            }
+        )
     return rows
 
 
@@ -372,7 +385,10 @@ def suggestion_rows(customer: Customer) -> list[dict[str, Any]]:
             {
                 "suggestion": suggestion,
                 "other": other,
-                "evidence": "、".join(profiles.evidence_label(item["kind"], item.get("label", "")) for item in suggestion.evidence),
+                "evidence": "、".join(
+                    profiles.evidence_label(item["kind"], item.get("label", ""))
+                    for item in suggestion.evidence
+                ),
                 "url": reverse("admin:customers_mergesuggestion_change", args=[suggestion.pk]),
             }
         )
@@ -387,7 +403,11 @@ def profile_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
         panels.extend(module.panels(request, customer))
     panels.sort(key=lambda panel: (panel.order, panel.key))
     notes = [
-        {"note": note, "author": note.author.get_username() if note.author else gettext("系统"), "at": local_time(note.created_at)}
+        {
+            "note": note,
+            "author": note.author.get_username() if note.author else gettext("系统"),
+            "at": local_time(note.created_at),
+        }
         for note in customer.notes.select_related("author")[:50]
     ]
     return {
@@ -418,25 +438,43 @@ def profile_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
 admin.site.register(Customer, CustomerAdmin)
 
 
+class SuggestionStatusFilter(admin.SimpleListFilter):
+    """Status, 待处理 unless another (or 全部) is chosen: the list is a to-do list."""
+
+    title = _("状态")
+    parameter_name = "status"
+    ALL = "all"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [*SuggestionStatus.choices, (self.ALL, _("全部"))]
+
+    def choices(self, changelist: Any) -> Any:
+        current = self.value() or SuggestionStatus.PENDING
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value() or SuggestionStatus.PENDING
+        if value == self.ALL:
+            return queryset
+        return queryset.filter(status=value)
+
+
 class MergeSuggestionAdmin(ReadOnlyAdmin):
     """合并建议: the list to review, a review page per pair (accept: merge; reject with a reason), and
     "生成合并建议" (a confirmation page, then a POST)."""
 
     list_display = ("id", "profile_a", "profile_b", "evidence_shown", "status", "created_at_shown")
-    list_filter = ("status",)
+    list_filter = (SuggestionStatusFilter,)
     list_display_links = ("id",)
     actions_list = ["generate_suggestions"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MergeSuggestion]:
         return queries.suggestions_for(request.user, status=None)
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        if "status__exact" not in request.GET and not request.GET.get("_changelist_filters"):
-            query = request.GET.copy()
-            query["status__exact"] = SuggestionStatus.PENDING
-            request.GET = query
-            request.META["QUERY_STRING"] = query.urlencode()
-        return super().changelist_view(request, extra_context)
 
     def _name(self, request: HttpRequest, customer: Customer) -> str:
         return f"#{customer.pk} {shown(request.user, customer, 'name') or ''}".strip()
@@ -451,7 +489,9 @@ class MergeSuggestionAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("依据"))
     def evidence_shown(self, suggestion: MergeSuggestion) -> str:
-        return "、".join(profiles.evidence_label(item["kind"], item.get("label", "")) for item in suggestion.evidence)
+        return "、".join(
+            profiles.evidence_label(item["kind"], item.get("label", "")) for item in suggestion.evidence
+        )
 
     @admin.display(description=_("创建时间"), ordering="created_at")
     def created_at_shown(self, suggestion: MergeSuggestion) -> str:
@@ -486,8 +526,12 @@ class MergeSuggestionAdmin(ReadOnlyAdmin):
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         own = [
-            path("<int:suggestion_id>/accept/", view(self.accept_view), name="customers_mergesuggestion_accept"),
-            path("<int:suggestion_id>/reject/", view(self.reject_view), name="customers_mergesuggestion_reject"),
+            path(
+                "<int:suggestion_id>/accept/", view(self.accept_view), name="customers_mergesuggestion_accept"
+            ),
+            path(
+                "<int:suggestion_id>/reject/", view(self.reject_view), name="customers_mergesuggestion_reject"
+            ),
         ]
         return own + super().get_urls()
 
@@ -509,7 +553,9 @@ class MergeSuggestionAdmin(ReadOnlyAdmin):
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])
         if not str(object_id).isdigit():
-            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:customers_mergesuggestion_changelist"))
+            return HttpResponseRedirect(
+                reverse(f"{self.admin_site.name}:customers_mergesuggestion_changelist")
+            )
         suggestion = self._suggestion(request, object_id)
         user = request.user
         sides = []
@@ -536,7 +582,9 @@ class MergeSuggestionAdmin(ReadOnlyAdmin):
             "title": gettext("合并建议 #%(id)s") % {"id": suggestion.pk},
             "opts": self.opts,
             "suggestion": suggestion,
-            "evidence": [profiles.evidence_label(item["kind"], item.get("label", "")) for item in suggestion.evidence],
+            "evidence": [
+                profiles.evidence_label(item["kind"], item.get("label", "")) for item in suggestion.evidence
+            ],
             "sides": sides,
             "decided_at": local_time(suggestion.decided_at) if suggestion.decided_at else "",
             "can_decide": user.has_perm(MERGE_PERMISSION) and suggestion.status == SuggestionStatus.PENDING,
@@ -565,10 +613,13 @@ class MergeSuggestionAdmin(ReadOnlyAdmin):
             )
         except DomainError as error:
             messages.error(request, error.message)
-            return HttpResponseRedirect(reverse("admin:customers_mergesuggestion_change", args=[suggestion.pk]))
+            return HttpResponseRedirect(
+                reverse("admin:customers_mergesuggestion_change", args=[suggestion.pk])
+            )
         messages.success(
             request,
-            gettext("已合并：客户 #%(source)s 并入 #%(target)s") % {"source": merge.source_id, "target": merge.target_id},
+            gettext("已合并：客户 #%(source)s 并入 #%(target)s")
+            % {"source": merge.source_id, "target": merge.target_id},
         )
         return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[merge.target_id]))
 
@@ -582,7 +633,9 @@ class MergeSuggestionAdmin(ReadOnlyAdmin):
             )
         except DomainError as error:
             messages.error(request, error.message)
-            return HttpResponseRedirect(reverse("admin:customers_mergesuggestion_change", args=[suggestion.pk]))
+            return HttpResponseRedirect(
+                reverse("admin:customers_mergesuggestion_change", args=[suggestion.pk])
+            )
         messages.success(request, gettext("已驳回合并建议，这两个档案不会再被建议合并"))
         return HttpResponseRedirect(reverse("admin:customers_mergesuggestion_changelist"))
 

@@ -11,10 +11,10 @@ from ninja.pagination import paginate
 from shopops.core.api import (
     ERROR_RESPONSES,
     DateTimeOut,
+    MoneyOut,
     ObjectId,
     Pagination,
     PlainText,
-    MoneyOut,
     acting_user,
     requires,
 )
@@ -76,7 +76,9 @@ class CustomerOut(Schema):
 class CustomerAccountOut(Schema):
     id: int
     platform: str
-    kind: str = Field(description="Identity kind: taobao, jd, pdd, douyin, shopify_email, own, phone_hash, other")
+    kind: str = Field(
+        description="Identity kind: taobao, jd, pdd, douyin, shopify_email, own, phone_hash, other"
+    )
     kind_label: str = Field(description="The kind as operators read it (淘宝会员名/open_uid …)")
     buyer_id: str = Field(description="Masked unless the user holds core.view_pii")
     created_at: DateTimeOut
@@ -260,14 +262,18 @@ def list_notes(request: HttpRequest, customer_id: ObjectId) -> list[CustomerNote
 def add_note(request: HttpRequest, customer_id: ObjectId, payload: NoteIn) -> Status:
     """Add a note to a profile (author and time kept; audited)."""
     customer = queries.profile_for(acting_user(request), customer_id)
-    return Status(201, profiles.add_note(actor=acting_user(request), customer_id=customer.pk, text=payload.text))
+    return Status(
+        201, profiles.add_note(actor=acting_user(request), customer_id=customer.pk, text=payload.text)
+    )
 
 
 # Merge suggestions and merges.
 
 
 class SuggestionFilters(Schema):
-    status: SuggestionStatus | None = Field(SuggestionStatus.PENDING, description="pending (default), accepted, rejected")
+    status: SuggestionStatus | None = Field(
+        SuggestionStatus.PENDING, description="pending (default), accepted, rejected"
+    )
 
 
 @router.get("/customer-merge-suggestions", response={200: list[SuggestionOut], **ERROR_RESPONSES})
@@ -326,7 +332,9 @@ def accept_suggestion(request: HttpRequest, suggestion_id: ObjectId, payload: Ac
 def reject_suggestion(request: HttpRequest, suggestion_id: ObjectId, payload: RejectIn) -> MergeSuggestion:
     """Reject the pair with a reason: it is never suggested again (audited)."""
     suggestion = _suggestion_in_scope(request, suggestion_id)
-    return profiles.reject_suggestion(actor=acting_user(request), suggestion_id=suggestion.pk, reason=payload.reason)
+    return profiles.reject_suggestion(
+        actor=acting_user(request), suggestion_id=suggestion.pk, reason=payload.reason
+    )
 
 
 class UnmergeIn(Schema):

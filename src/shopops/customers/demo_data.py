@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import TextIO
 
-from shopops.catalog.demo_data import DEMO_ACTOR
 from shopops.customers import profiles
 from shopops.customers.models import (
     Customer,
@@ -22,6 +21,7 @@ from shopops.customers.models import (
 )
 from shopops.customers.services import phone_hash, platform_buyer_id
 
+DEMO_ACTOR = "demo"  # as catalog.demo_data names it (customers may not import catalog)
 DEMO_PHONES = ("19900001001", "19900001002", "19900001003")
 # (name, phone, email, platform, buyer id, birthday): two people, each on several platforms
 PROFILES = (
@@ -46,7 +46,11 @@ def is_empty() -> bool:
 def _demo_customers() -> list[Customer]:
     hashes = [phone_hash(phone) for phone in DEMO_PHONES]
     ids = set(Customer.objects.filter(phone_hash__in=hashes).values_list("pk", flat=True))
-    ids |= set(Customer.objects.filter(email__iendswith="@example.com", accounts__platform__in=["douyin"]).values_list("pk", flat=True))
+    ids |= set(
+        Customer.objects.filter(
+            email__iendswith="@example.com", accounts__platform__in=["douyin"]
+        ).values_list("pk", flat=True)
+    )
     return list(Customer.objects.filter(pk__in=ids))
 
 

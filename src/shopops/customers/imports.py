@@ -20,6 +20,8 @@ import re
 from pathlib import Path
 from typing import IO, Any
 
+from django.utils import timezone
+
 from shopops.core import audit, tabular
 from shopops.core.permissions import check_permission
 from shopops.core.tabular import Action, Column, ImportResult, TableRow
@@ -68,7 +70,7 @@ def parse_birthday(text: str) -> dt.date:
         day = dt.date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
     except ValueError:
         raise ValueError(f"“{text}”不是有效日期，应写成 1990-05-20") from None
-    if day > dt.date.today() or day.year < 1900:
+    if day > timezone.localdate() or day.year < 1900:
         raise ValueError(f"“{text}”不是合理的生日")
     return day
 
@@ -122,13 +124,19 @@ class CustomerImporter(tabular.RowImporter):
             return None, stored, hashed
         by_account = None
         if stored:
-            account = CustomerAccount.objects.filter(platform=platform, buyer_id=stored).select_related("customer").first()
+            account = (
+                CustomerAccount.objects.filter(platform=platform, buyer_id=stored)
+                .select_related("customer")
+                .first()
+            )
             by_account = account.customer if account else None
             while by_account is not None and by_account.merged_into_id is not None:
                 by_account = by_account.merged_into
         by_phone = None
         if hashed:
-            by_phone = Customer.objects.filter(phone_hash=hashed, merged_into__isnull=True).order_by("pk").first()
+            by_phone = (
+                Customer.objects.filter(phone_hash=hashed, merged_into__isnull=True).order_by("pk").first()
+            )
         if by_account is not None and by_phone is not None and by_account.pk != by_phone.pk:
             row.add_error(
                 "buyer_id",
@@ -147,7 +155,11 @@ class CustomerImporter(tabular.RowImporter):
         created = customer is None
         if customer is None:
             customer = Customer.objects.create(**values)
-            row.changes = {name: [None, "***" if name in Customer.PII_FIELDS else str(value)] for name, value in values.items() if name != "phone_hash"}
+            row.changes = {
+                name: [None, "***" if name in Customer.PII_FIELDS else str(value)]
+                for name, value in values.items()
+                if name != "phone_hash"
+            }
         else:
             before = audit.snapshot(customer)
             changed = [name for name, value in values.items() if getattr(customer, name) != value]
@@ -170,7 +182,10 @@ class CustomerImporter(tabular.RowImporter):
                     if name != "phone_hash"
                 }
         touched = created or bool(row.changes)
-        if stored and not CustomerAccount.objects.filter(platform=row.get("platform"), buyer_id=stored).exists():
+        if (
+            stored
+            and not CustomerAccount.objects.filter(platform=row.get("platform"), buyer_id=stored).exists()
+        ):
             platform = row.get("platform")
             CustomerAccount.objects.create(
                 customer=customer, platform=platform, kind=identity_kind(platform), buyer_id=stored
@@ -189,7 +204,12 @@ class CustomerImporter(tabular.RowImporter):
         audit.record(
             actor=self.actor,
             action="customers.imported",
-            changes={**result.counts(), "filename": result.filename, "sha256": result.sha256, "mode": result.mode},
+            changes={
+                **result.counts(),
+                "filename": result.filename,
+                "sha256": result.sha256,
+                "mode": result.mode,
+            },
             object_repr=result.filename,
             reason=IMPORT_REASON,
         )

@@ -37,7 +37,11 @@ def _grouped(rows: Iterable[tuple[str, int]]) -> list[list[int]]:
 def pairs() -> Iterator[tuple[int, int, str, str]]:
     live = Customer.objects.filter(merged_into__isnull=True)
     shared_hashes = (
-        live.exclude(phone_hash="").values("phone_hash").annotate(n=Count("pk")).filter(n__gt=1).values("phone_hash")
+        live.exclude(phone_hash="")
+        .values("phone_hash")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values("phone_hash")
     )
     yield from _pairs_of(
         _grouped(live.filter(phone_hash__in=shared_hashes).values_list("phone_hash", "pk")),
@@ -47,13 +51,22 @@ def pairs() -> Iterator[tuple[int, int, str, str]]:
     emails = live.exclude(email="").annotate(address=Lower("email"))
     shared_emails = emails.values("address").annotate(n=Count("pk")).filter(n__gt=1).values("address")
     yield from _pairs_of(
-        _grouped(emails.filter(address__in=shared_emails).values_list("address", "pk")), "same_email", "邮箱相同"
+        _grouped(emails.filter(address__in=shared_emails).values_list("address", "pk")),
+        "same_email",
+        "邮箱相同",
     )
-    for prefix, kind, label in (("phone-", "same_phone", "手机号摘要相同"), ("email-", "same_email", "邮箱相同")):
-        accounts = CustomerAccount.objects.filter(buyer_id__startswith=prefix, customer__merged_into__isnull=True)
+    for prefix, kind, label in (
+        ("phone-", "same_phone", "手机号摘要相同"),
+        ("email-", "same_email", "邮箱相同"),
+    ):
+        accounts = CustomerAccount.objects.filter(
+            buyer_id__startswith=prefix, customer__merged_into__isnull=True
+        )
         shared = accounts.values("buyer_id").annotate(n=Count("customer", distinct=True)).filter(n__gt=1)
         yield from _pairs_of(
-            _grouped(accounts.filter(buyer_id__in=shared.values("buyer_id")).values_list("buyer_id", "customer_id")),
+            _grouped(
+                accounts.filter(buyer_id__in=shared.values("buyer_id")).values_list("buyer_id", "customer_id")
+            ),
             kind,
             label,
         )

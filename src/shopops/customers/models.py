@@ -183,9 +183,12 @@ class MergeSuggestion(models.Model):
         verbose_name_plural = _("合并建议")
         ordering = ["-score", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["customer_a", "customer_b"], name="customers_suggestion_pair_uniq"),
+            models.UniqueConstraint(
+                fields=["customer_a", "customer_b"], name="customers_suggestion_pair_uniq"
+            ),
             models.CheckConstraint(
-                condition=models.Q(customer_a__lt=models.F("customer_b")), name="customers_suggestion_pair_order"
+                condition=models.Q(customer_a__lt=models.F("customer_b")),
+                name="customers_suggestion_pair_order",
             ),
         ]
 

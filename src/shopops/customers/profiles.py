@@ -117,14 +117,18 @@ def generate_suggestions(*, actor: Any) -> dict[str, int]:
         for (first, second), kinds in sorted(pairs.items()):
             evidence = [{"kind": kind, "label": label} for kind, label in sorted(kinds.items())]
             suggestion = existing.get((first, second))
-            if first not in active or second not in active or (
-                suggestion is not None and suggestion.status != SuggestionStatus.PENDING
+            if (
+                first not in active
+                or second not in active
+                or (suggestion is not None and suggestion.status != SuggestionStatus.PENDING)
             ):
                 counts["skipped"] += 1
                 continue
             if suggestion is None:
                 new.append(
-                    MergeSuggestion(customer_a_id=first, customer_b_id=second, evidence=evidence, score=len(evidence))
+                    MergeSuggestion(
+                        customer_a_id=first, customer_b_id=second, evidence=evidence, score=len(evidence)
+                    )
                 )
             elif suggestion.evidence != evidence:
                 suggestion.evidence, suggestion.score = evidence, len(evidence)
@@ -198,7 +202,10 @@ def accept_suggestion(*, actor: Any, suggestion_id: int, keep_id: int | None = N
 def _locked(ids: Iterable[int]) -> dict[int, Customer]:
     """The customers, locked in id order (two merges of overlapping pairs never deadlock)."""
     wanted = sorted(set(ids))
-    found = {customer.pk: customer for customer in Customer.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
+    found = {
+        customer.pk: customer
+        for customer in Customer.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
+    }
     missing = [pk for pk in wanted if pk not in found]
     if missing:
         raise NotFound("客户不存在", fields={"customer_id": "不存在"})

@@ -14,7 +14,13 @@ from django.db.models.functions import Coalesce
 from shopops.core.permissions import shop_ids_for
 from shopops.core.ratelimit import spend_phone_search
 from shopops.core.scope import out_of_scope
-from shopops.customers.models import Customer, CustomerAccount, CustomerMerge, MergeSuggestion, SuggestionStatus
+from shopops.customers.models import (
+    Customer,
+    CustomerAccount,
+    CustomerMerge,
+    MergeSuggestion,
+    SuggestionStatus,
+)
 from shopops.customers.services import phone_hash, platform_buyer_id
 
 MOBILE_DIGITS = 11
@@ -93,9 +99,7 @@ def customers_for(user: Any, *, search: str = "", is_blacklisted: bool | None = 
         .annotate(n=Count("pk"))
         .values("n")
     )
-    figures = figures.annotate(
-        identity_count=Coalesce(Subquery(identities, output_field=IntegerField()), 0)
-    )
+    figures = figures.annotate(identity_count=Coalesce(Subquery(identities, output_field=IntegerField()), 0))
     return figures.order_by("-pk")
 
 
@@ -152,7 +156,7 @@ class OrderFigures:
 
 def order_figures(user: Any, customer: Customer) -> OrderFigures:
     """Totals over the customer's orders (through the reverse relation: customers never imports orders)."""
-    orders = customer.orders.all()  # type: ignore[attr-defined]
+    orders = customer.orders.all()
     allowed = shop_ids_for(user)
     if allowed is not None:
         orders = orders.filter(shop_id__in=allowed)

@@ -221,7 +221,9 @@ def _known(
     by_hash: dict[str, Customer] = {}
     wanted = {hashed for hashed in hashes if hashed}
     if wanted:
-        for customer in Customer.objects.filter(phone_hash__in=wanted, merged_into__isnull=True).order_by("-pk"):
+        for customer in Customer.objects.filter(phone_hash__in=wanted, merged_into__isnull=True).order_by(
+            "-pk"
+        ):
             by_hash[customer.phone_hash] = customer  # the oldest customer with the hash wins
     return by_account, by_hash
 

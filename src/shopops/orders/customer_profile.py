@@ -24,7 +24,9 @@ LATEST = 20
 
 def figure_rows(figures: customer_queries.OrderFigures, user: Any) -> list[tuple[str, Any]]:
     zone = "Asia/Shanghai"
-    interval = _("%(days)s 天") % {"days": figures.interval_days} if figures.interval_days is not None else "-"
+    interval = (
+        _("%(days)s 天") % {"days": figures.interval_days} if figures.interval_days is not None else "-"
+    )
     return [
         (_("订单数"), figures.orders),
         (_("有效订单"), figures.valid_orders),
@@ -43,7 +45,10 @@ def panels(request: HttpRequest, customer: Any) -> list[Panel]:
         return []
     figures = customer_queries.order_figures(user, customer)
     orders = list(
-        scoped(Order, user).filter(customer=customer).select_related("shop").order_by("-placed_at", "-pk")[: LATEST + 1]
+        scoped(Order, user)
+        .filter(customer=customer)
+        .select_related("shop")
+        .order_by("-placed_at", "-pk")[: LATEST + 1]
     )
     rows = [
         {

@@ -26,7 +26,9 @@ BAD_ROWS = (
 
 
 def run(text, **options):
-    return import_customers(source=io.BytesIO(text.encode()), filename="members.csv", actor="cli:test", **options)
+    return import_customers(
+        source=io.BytesIO(text.encode()), filename="members.csv", actor="cli:test", **options
+    )
 
 
 @pytest.mark.django_db
@@ -45,7 +47,11 @@ def test_import_creates_profiles_and_is_idempotent():
     # the same file again changes nothing
     again = run(GOOD)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
-    assert (Customer.objects.count(), CustomerAccount.objects.count(), CustomerNote.objects.count()) == (2, 3, 1)
+    assert (Customer.objects.count(), CustomerAccount.objects.count(), CustomerNote.objects.count()) == (
+        2,
+        3,
+        1,
+    )
     assert AuditEntry.objects.filter(action="customers.imported").count() == 1  # nothing kept the second time
     # a changed cell updates the profile it matches (by buyer id), audited
     changed = run("平台,买家账号,邮箱\n拼多多,pdd_liu,liu@example.com\n")
@@ -56,7 +62,8 @@ def test_import_creates_profiles_and_is_idempotent():
 @pytest.mark.django_db
 def test_bad_rows_refuse_the_file_or_are_skipped():
     refused = run(BAD_ROWS)
-    assert refused.is_refused and Customer.objects.count() == 0
+    assert refused.is_refused
+    assert Customer.objects.count() == 0
     problems = {(error.row, error.column) for error in refused.errors}
     assert problems == {(3, "手机号"), (4, "平台"), (5, "邮箱"), (5, "生日")}
     assert any("隐私号" in error.message for error in refused.errors)

@@ -40,22 +40,29 @@ def test_suggestions_accept_reject_and_unmerge_through_the_api(people, make_user
     # rejecting needs a reason, named in Chinese
     base = f"/api/v1/customer-merge-suggestions/{suggestion.pk}"
     missing = service.post(f"{base}/reject", {}, content_type=JSON)
-    assert missing.status_code == 422 and "reason" in missing.json()["fields"]
+    assert missing.status_code == 422
+    assert "reason" in missing.json()["fields"]
     # keep_id must be one of the pair
     wrong = service.post(f"{base}/accept", {"keep_id": w["zhao"].pk}, content_type=JSON)
-    assert wrong.status_code == 422 and "keep_id" in wrong.json()["fields"]
+    assert wrong.status_code == 422
+    assert "keep_id" in wrong.json()["fields"]
     assert service.post(f"{base}/accept", {}, content_type=JSON).status_code == 200
     assert service.post(f"{base}/accept", {}, content_type=JSON).status_code == 409
     merge = CustomerMerge.objects.get()
     assert (merge.target_id, merge.source_id) == (suggestion.customer_a_id, suggestion.customer_b_id)
-    assert finance.post(f"/api/v1/customer-merges/{merge.pk}/unmerge", {}, content_type=JSON).status_code == 403
+    assert (
+        finance.post(f"/api/v1/customer-merges/{merge.pk}/unmerge", {}, content_type=JSON).status_code == 403
+    )
     assert service.post("/api/v1/customer-merges/999999/unmerge", {}, content_type=JSON).status_code == 404
-    undone = service.post(f"/api/v1/customer-merges/{merge.pk}/unmerge", {"reason": "不是同一人"}, content_type=JSON)
+    undone = service.post(
+        f"/api/v1/customer-merges/{merge.pk}/unmerge", {"reason": "不是同一人"}, content_type=JSON
+    )
     assert undone.status_code == 200, undone.content
     assert undone.json()["unmerge_reason"] == "不是同一人"
     assert Order.objects.filter(customer=w["wang_jd"]).count() == 2
     again = service.post(f"/api/v1/customer-merges/{merge.pk}/unmerge", {}, content_type=JSON)
-    assert again.status_code == 409 and again.json()["message"] == "这次合并已撤销"
+    assert again.status_code == 409
+    assert again.json()["message"] == "这次合并已撤销"
 
 
 def test_profile_figures_notes_and_scope(people, make_user, api_client_for):  # noqa: F811
@@ -74,7 +81,8 @@ def test_profile_figures_notes_and_scope(people, make_user, api_client_for):  # 
     assert body["order_figures"]["orders"] == len(tmall_orders) == 2
     assert Decimal(body["order_figures"]["paid"]) == paid
     assert Decimal(body["order_figures"]["aov"]) == (paid / 2).quantize(Decimal("0.01"))
-    assert body["name"] == "王**" and body["phone"] == "138****5678"
+    assert body["name"] == "王**"
+    assert body["phone"] == "138****5678"
     assert {account["kind_label"] for account in body["accounts"]} == {"淘宝会员名/open_uid", "京东下单帐号"}
     assert body["merges"][0]["moved"]["orders.order"] == sorted(
         Order.objects.filter(shop=w["jd"], customer=w["wang_tb"]).values_list("pk", flat=True)
@@ -88,7 +96,8 @@ def test_profile_figures_notes_and_scope(people, make_user, api_client_for):  # 
     path = f"/api/v1/customers/{w['wang_tb'].pk}/notes"
     assert client.post(path, {"text": ""}, content_type=JSON).status_code == 422
     added = client.post(path, {"text": "喜欢小包装"}, content_type=JSON)
-    assert added.status_code == 201 and added.json()["author"] == tmall_only.username
+    assert added.status_code == 201
+    assert added.json()["author"] == tmall_only.username
     assert [note["text"] for note in client.get(path).json()] == ["喜欢小包装"]
     viewer = api_client_for(make_user("finance"))
     assert viewer.post(path, {"text": "x"}, content_type=JSON).status_code == 403
