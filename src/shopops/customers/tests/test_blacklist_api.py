@@ -6,10 +6,10 @@ from shopops.customers.tests.test_admin_api import world  # noqa: F401  (fixture
 
 
 def test_blacklist_and_unblacklist_through_the_api(world, make_user, api_client_for):  # noqa: F811
-    # given an operator (customers: view only) and an admin
+    # given a finance user (customers: view only) and an admin
     zhang = world["zhang"]
     path = f"/api/v1/customers/{zhang.pk}"
-    operator = api_client_for(make_user("operations"))
+    operator = api_client_for(make_user("finance"))
     admin = api_client_for(make_user("admin"))
     # when the operator tries, it is refused and nothing changes
     refused = operator.post(f"{path}/blacklist", {"reason": "刷单"}, content_type="application/json")
