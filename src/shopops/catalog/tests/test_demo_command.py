@@ -63,6 +63,7 @@ def test_demo_pipeline_loads_each_app_in_installed_apps_order_and_resets_in_reve
         "catalog",
         "inventory",
         "purchasing",
+        "customers",
         "orders",
         "fulfillment",
         "aftersales",
