@@ -1,0 +1,46 @@
+"""Which backups the schedule keeps: the newest of each of the last N days and of each of the last M weeks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from shopops.core.backup import archive
+
+
+def _created(path: Path) -> dt.datetime | None:
+    stem = path.name.removeprefix(archive.NAME_PREFIX).split(".", 1)[0]
+    try:
+        return dt.datetime.strptime(stem, archive.NAME_FORMAT).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def to_keep(paths: list[Path], *, daily: int, weekly: int) -> set[Path]:
+    """The archives to keep; archives not named by the schedule (a person's FILE) are always kept."""
+    dated = sorted(((created, path) for path in paths if (created := _created(path))), reverse=True)
+    keep = {path for path in paths if _created(path) is None}
+    days: set[dt.date] = set()
+    weeks: set[tuple[int, int]] = set()
+    for created, path in dated:
+        day = created.date()
+        week = tuple(day.isocalendar())[:2]
+        if day not in days and len(days) < daily:
+            days.add(day)
+            keep.add(path)
+        if week not in weeks and len(weeks) < weekly:
+            weeks.add(week)  # type: ignore[arg-type]
+            keep.add(path)
+    return keep
+
+
+def prune(*, daily: int, weekly: int) -> list[Path]:
+    """Delete the archives the schedule no longer keeps; the paths deleted."""
+    paths = archive.archives()
+    keep = to_keep(paths, daily=daily, weekly=weekly)
+    deleted = []
+    for path in paths:
+        if path not in keep:
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted
