@@ -32,6 +32,7 @@ MANIFEST = "manifest.json"
 NAME_PREFIX = "shopops-"
 NAME_FORMAT = "%Y%m%d-%H%M%S"
 PARTIAL_SUFFIX = ".partial"
+SUMMARY_SUFFIX = ".summary.json"
 
 
 class BackupRefused(Exception):
@@ -165,11 +166,43 @@ def create_backup(path: Path | None = None, *, passphrase: str = "") -> Backup:
                 os.fsync(raw.fileno())
             partial.chmod(0o600)
             os.replace(partial, target)
+            _write_summary(target, manifest, encrypted=bool(passphrase))
             _fsync_directory(target.parent)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
     return Backup(target, manifest)
+
+
+def summary_path(path: Path) -> Path:
+    return path.with_name(path.name + SUMMARY_SUFFIX)
+
+
+def summarise(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a person checks before restoring: when, which database, how many rows and files."""
+    return {
+        "created_at": manifest["created_at"],
+        "vendor": manifest["vendor"],
+        "tables": len(manifest["tables"]),
+        "rows": sum(table["rows"] for table in manifest["tables"].values()),
+        "files": len(manifest["files"]) - 1,
+        "bytes": sum(member["size"] for member in manifest["files"].values()),
+        "leaf_migrations": manifest["leaf_migrations"],
+    }
+
+
+def _write_summary(path: Path, manifest: dict[str, Any], *, encrypted: bool) -> None:
+    # beside the archive, so the backup page lists archives without reading (or decrypting) them; no
+    # personal data in it, and nothing trusts it: restore and drill read the manifest inside the archive
+    summary = {**summarise(manifest), "encrypted": encrypted}
+    summary_path(path).write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+
+
+def read_summary(path: Path) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(summary_path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
 
 
 class _BytesReader:
@@ -217,13 +250,20 @@ def _open_stream(path: Path, passphrase: str) -> tuple[BinaryIO, Any]:
         raise BackupRefused(f"无法解密备份文件 {path.name}：{error}") from error
 
 
-def read_archive(path: Path, staging: Path, *, passphrase: str = "") -> dict[str, Any]:
-    """Extract the archive into `staging` and prove it whole; its manifest, or BackupRefused."""
-    path = Path(path)
-    if not path.is_file():
-        raise BackupRefused(f"备份文件不存在：{path}")
-    if path.stat().st_size == 0:
-        raise BackupRefused(f"备份文件 {path.name} 是空的：拒绝恢复，数据库未改动")
+def _copy_member(source: BinaryIO, destination: Path) -> dict[str, Any]:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    hasher = hashlib.sha256()
+    size = 0
+    with destination.open("wb") as out:
+        while chunk := source.read(1024 * 1024):
+            hasher.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return {"size": size, "sha256": hasher.hexdigest()}
+
+
+def _extract(path: Path, staging: Path, passphrase: str) -> tuple[dict[str, dict[str, Any]], bytes]:
+    """Every member's size and sha256 as found (written under `staging`), and the manifest's bytes."""
     raw, stream = _open_stream(path, passphrase)
     found: dict[str, dict[str, Any]] = {}
     manifest_body = b""
@@ -236,19 +276,23 @@ def read_archive(path: Path, staging: Path, *, passphrase: str = "") -> dict[str
                 assert source is not None
                 if member.name == MANIFEST:
                     manifest_body = source.read()
-                    continue
-                destination = staging / member.name
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                hasher = hashlib.sha256()
-                size = 0
-                with destination.open("wb") as out:
-                    while chunk := source.read(1024 * 1024):
-                        hasher.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-                found[member.name] = {"size": size, "sha256": hasher.hexdigest()}
+                else:
+                    found[member.name] = _copy_member(source, staging / member.name)
     except (tarfile.TarError, EOFError, OSError, crypto.DecryptionFailed) as error:
-        raise BackupRefused(f"备份文件 {path.name} 已损坏或不完整（{error}）：拒绝恢复，数据库未改动") from error
+        raise BackupRefused(
+            f"备份文件 {path.name} 已损坏或不完整（{error}）：拒绝恢复，数据库未改动"
+        ) from error
+    return found, manifest_body
+
+
+def read_archive(path: Path, staging: Path, *, passphrase: str = "") -> dict[str, Any]:
+    """Extract the archive into `staging` and prove it whole; its manifest, or BackupRefused."""
+    path = Path(path)
+    if not path.is_file():
+        raise BackupRefused(f"备份文件不存在：{path}")
+    if path.stat().st_size == 0:
+        raise BackupRefused(f"备份文件 {path.name} 是空的：拒绝恢复，数据库未改动")
+    found, manifest_body = _extract(path, staging, passphrase)
     if not manifest_body:
         raise BackupRefused(f"备份文件 {path.name} 没有清单（文件不完整或不是 shopops 备份）：拒绝恢复")
     try:

@@ -101,7 +101,19 @@ def snapshot(target: Path) -> dict[str, digests.TableDigest]:
         cursor.execute("SELECT pg_export_snapshot()")
         (snapshot_id,) = cursor.fetchone()
         arguments, environment = _pg_arguments()
-        _run(["pg_dump", "-Fc", "--no-owner", "--no-privileges", f"--snapshot={snapshot_id}", "-f", str(target), *arguments], environment)
+        _run(
+            [
+                "pg_dump",
+                "-Fc",
+                "--no-owner",
+                "--no-privileges",
+                f"--snapshot={snapshot_id}",
+                "-f",
+                str(target),
+                *arguments,
+            ],
+            environment,
+        )
         found = digests.postgres_digests(cursor)
         connection.rollback()
         return found
@@ -135,7 +147,16 @@ def restore(dump: Path) -> None:
         return
     arguments, environment = _pg_arguments()
     _run(
-        ["pg_restore", "--clean", "--if-exists", "--single-transaction", "--no-owner", "--no-privileges", *arguments, str(dump)],
+        [
+            "pg_restore",
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--no-owner",
+            "--no-privileges",
+            *arguments,
+            str(dump),
+        ],
         environment,
     )
 
@@ -153,7 +174,10 @@ def scratch_copy(dump: Path, workdir: Path) -> Iterator[str]:
         connection.execute(f'CREATE DATABASE "{name}"')
     try:
         arguments, environment = _pg_arguments(name)
-        _run(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", *arguments, str(dump)], environment)
+        _run(
+            ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", *arguments, str(dump)],
+            environment,
+        )
         settings = _settings()
         credentials = quote(str(settings.get("USER") or ""), safe="")
         if settings.get("PASSWORD"):

@@ -115,7 +115,9 @@ def postgres_digests(cursor: Any) -> dict[str, TableDigest]:
 
 
 def as_manifest(digests: dict[str, TableDigest]) -> dict[str, dict[str, Any]]:
-    return {table: {"rows": digest.rows, "sha256": digest.sha256} for table, digest in sorted(digests.items())}
+    return {
+        table: {"rows": digest.rows, "sha256": digest.sha256} for table, digest in sorted(digests.items())
+    }
 
 
 def compare(expected: dict[str, dict[str, Any]], actual: dict[str, TableDigest]) -> list[str]:

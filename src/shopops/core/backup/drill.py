@@ -40,10 +40,21 @@ def _check_scratch(database_url: str, manifest_path: Path) -> dict[str, Any]:
         **os.environ,
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "shopops.settings"),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[3]), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).parents[3]), os.environ.get("PYTHONPATH")])
+        ),
     }
     result = subprocess.run(  # noqa: S603 - our own interpreter and command
-        [sys.executable, "-m", "django", "integrity", "--manifest", str(manifest_path), "--pause-outbound", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "integrity",
+            "--manifest",
+            str(manifest_path),
+            "--pause-outbound",
+            "--json",
+        ],
         env=environment,
         capture_output=True,
         text=True,
@@ -52,7 +63,11 @@ def _check_scratch(database_url: str, manifest_path: Path) -> dict[str, Any]:
     try:
         return dict(json.loads(result.stdout.strip().splitlines()[-1]))
     except (ValueError, IndexError):
-        return {"problems": [f"核对进程失败：{(result.stderr or result.stdout).strip()[-1000:]}"], "tables": 0, "rows": 0}
+        return {
+            "problems": [f"核对进程失败：{(result.stderr or result.stdout).strip()[-1000:]}"],
+            "tables": 0,
+            "rows": 0,
+        }
 
 
 def run_drill(path: Path | None = None, *, passphrase: str = "") -> RestoreDrill:

@@ -43,7 +43,9 @@ def schema_difference(manifest: dict[str, Any]) -> SchemaDifference:
         node
         for node in loader.graph.nodes
         if node not in applied
-        and not (node in loader.replacements and all(r in applied for r in loader.replacements[node].replaces))
+        and not (
+            node in loader.replacements and all(r in applied for r in loader.replacements[node].replaces)
+        )
     )
     return SchemaDifference(pending=pending, unknown=unknown)
 
@@ -105,26 +107,16 @@ def apply(prepared: PreparedRestore, *, actor: Any = "cli") -> list[str]:
         problems: list[str] = []
     else:
         problems = digests.compare(manifest["tables"], database.live_digests())
-    switches.set_switch(
-        switches.OUTBOUND_PAUSED, True, reason=f"restored from {prepared.path.name}"
-    )
+    switches.set_switch(switches.OUTBOUND_PAUSED, True, reason=f"restored from {prepared.path.name}")
     audit.record(
         actor=actor,
         action="backup.restored",
-        changes={"archive": prepared.path.name, "created_at": manifest["created_at"], "migrated": prepared.migrate},
+        changes={
+            "archive": prepared.path.name,
+            "created_at": manifest["created_at"],
+            "migrated": prepared.migrate,
+        },
         object_repr=prepared.path.name,
     )
     prepared.problems = problems
     return problems
-
-
-def summary(manifest: dict[str, Any]) -> dict[str, Any]:
-    """What a person checks before restoring: when, which database, how many rows and files."""
-    return {
-        "created_at": manifest["created_at"],
-        "vendor": manifest["vendor"],
-        "tables": len(manifest["tables"]),
-        "rows": sum(table["rows"] for table in manifest["tables"].values()),
-        "files": len(manifest["files"]) - 1,
-        "bytes": sum(member["size"] for member in manifest["files"].values()),
-    }

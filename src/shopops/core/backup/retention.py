@@ -42,5 +42,6 @@ def prune(*, daily: int, weekly: int) -> list[Path]:
     for path in paths:
         if path not in keep:
             path.unlink(missing_ok=True)
+            archive.summary_path(path).unlink(missing_ok=True)
             deleted.append(path)
     return deleted

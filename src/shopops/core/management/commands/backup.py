@@ -8,14 +8,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from shopops.core.backup import archive, crypto, restore
+from shopops.core.backup import archive, crypto
 
 
 class Command(BaseCommand):
     help = "备份：数据库、媒体文件、私有文件与分析数据打包为一个带清单的归档（默认写到 var/backups/）"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("file", nargs="?", help="the archive to write (default: BACKUP_DIR/shopops-<UTC time>.tar)")
+        parser.add_argument(
+            "file", nargs="?", help="the archive to write (default: BACKUP_DIR/shopops-<UTC time>.tar)"
+        )
         parser.add_argument(
             "--encrypt", action="store_true", help=f"encrypt with the passphrase in {crypto.KEY_ENVIRONMENT}"
         )
@@ -26,8 +28,10 @@ class Command(BaseCommand):
             passphrase = crypto.passphrase_from_environment()
             if not passphrase:
                 raise CommandError(f"--encrypt 需要环境变量 {crypto.KEY_ENVIRONMENT}（加密口令）")
-        backup = archive.create_backup(Path(options["file"]) if options["file"] else None, passphrase=passphrase)
-        shown = restore.summary(backup.manifest)
+        backup = archive.create_backup(
+            Path(options["file"]) if options["file"] else None, passphrase=passphrase
+        )
+        shown = archive.summarise(backup.manifest)
         self.stdout.write(
             self.style.SUCCESS(
                 f"backup written: {backup.path} ({shown['vendor']}, {shown['tables']} tables, "

@@ -20,7 +20,9 @@ class Command(BaseCommand):
     help = "完整性核对：运行各模块的账本核对（库存、积分…），可选按备份清单核对每张表"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--manifest", help="a backup manifest (JSON) whose tables this database must match")
+        parser.add_argument(
+            "--manifest", help="a backup manifest (JSON) whose tables this database must match"
+        )
         parser.add_argument(
             "--pause-outbound", action="store_true", help="turn the outbound pause on first (scratch copies)"
         )
@@ -39,7 +41,9 @@ class Command(BaseCommand):
         for found_problems in extensions.call_all("integrity", "verify"):
             problems += [str(problem) for problem in found_problems]
         if options["json"]:
-            self.stdout.write(json.dumps({"problems": problems, "tables": tables, "rows": rows}, ensure_ascii=False))
+            self.stdout.write(
+                json.dumps({"problems": problems, "tables": tables, "rows": rows}, ensure_ascii=False)
+            )
             return
         for problem in problems:
             self.stdout.write(f"PROBLEM: {problem}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from shopops.core.backup import crypto
+from shopops.core.backup import archive, crypto
 from shopops.core.backup import restore as backup_restore
 from shopops.core.backup.archive import BackupRefused
 from shopops.core.context import origin
@@ -21,15 +21,19 @@ class Command(BaseCommand):
         parser.add_argument("file", help="the archive written by `shopops backup`")
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.add_argument(
-            "--migrate", action="store_true", help="allow an archive of an older schema and migrate it forward"
+            "--migrate",
+            action="store_true",
+            help="allow an archive of an older schema and migrate it forward",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             with backup_restore.prepare(
-                Path(options["file"]), passphrase=crypto.passphrase_from_environment(), migrate=options["migrate"]
+                Path(options["file"]),
+                passphrase=crypto.passphrase_from_environment(),
+                migrate=options["migrate"],
             ) as prepared:
-                shown = backup_restore.summary(prepared.manifest)
+                shown = archive.summarise(prepared.manifest)
                 self.stdout.write(
                     f"archive verified: created {shown['created_at']}, {shown['vendor']}, {shown['tables']} tables, "
                     f"{shown['rows']} rows, {shown['files']} files"
