@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from django.conf import settings
 from django.db import connections
@@ -93,7 +93,7 @@ def _add_file(tar: tarfile.TarFile, member: str, path: Path) -> dict[str, Any]:
         info.mtime = int(path.stat().st_mtime)
         info.mode = 0o600
         reader = _HashingReader(file)
-        tar.addfile(info, reader)  # type: ignore[arg-type]
+        tar.addfile(info, reader)
     return {"size": info.size, "sha256": reader.hasher.hexdigest()}
 
 
@@ -159,7 +159,7 @@ def create_backup(path: Path | None = None, *, passphrase: str = "") -> Backup:
                     info.size = len(body)
                     info.mtime = int(created_at.timestamp())
                     info.mode = 0o600
-                    tar.addfile(info, _BytesReader(body))  # type: ignore[arg-type]
+                    tar.addfile(info, _BytesReader(body))
                 if passphrase:
                     writer.close()
                 raw.flush()
@@ -250,7 +250,7 @@ def _open_stream(path: Path, passphrase: str) -> tuple[BinaryIO, Any]:
         raise BackupRefused(f"无法解密备份文件 {path.name}：{error}") from error
 
 
-def _copy_member(source: BinaryIO, destination: Path) -> dict[str, Any]:
+def _copy_member(source: IO[bytes], destination: Path) -> dict[str, Any]:
     destination.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
     size = 0
@@ -278,6 +278,8 @@ def _extract(path: Path, staging: Path, passphrase: str) -> tuple[dict[str, dict
                     manifest_body = source.read()
                 else:
                     found[member.name] = _copy_member(source, staging / member.name)
+            if isinstance(stream, crypto.DecryptingReader):
+                stream.finish()
     except (tarfile.TarError, EOFError, OSError, crypto.DecryptionFailed) as error:
         raise BackupRefused(
             f"备份文件 {path.name} 已损坏或不完整（{error}）：拒绝恢复，数据库未改动"

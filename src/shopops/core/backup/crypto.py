@@ -101,6 +101,14 @@ class DecryptingReader:
             self._ended = True
         self._buffer += plain
 
+    def finish(self) -> None:
+        """Read to the end frame: a file cut short between frames is refused here, not taken as whole."""
+        while not self._ended:
+            self._next_frame()
+        self._buffer.clear()
+        if self._raw.read(1):
+            raise DecryptionFailed("bytes after the end frame")
+
     def read(self, size: int = -1) -> bytes:
         while not self._ended and (size < 0 or len(self._buffer) < size):
             self._next_frame()
