@@ -41,7 +41,11 @@ def make_files(settings: Any, root: Path) -> dict[str, bytes]:
         "private/imports/orders.csv": "订单号,金额\nE1,19.90\n".encode(),
         "analytics/events/day=2026-12-01/part-0.parquet": b"PAR1 not really",
     }
-    roots = {"media": settings.MEDIA_ROOT, "private": settings.PRIVATE_FILES_ROOT, "analytics": settings.ANALYTICS_DIR}
+    roots = {
+        "media": settings.MEDIA_ROOT,
+        "private": settings.PRIVATE_FILES_ROOT,
+        "analytics": settings.ANALYTICS_DIR,
+    }
     for name, data in contents.items():
         prefix, relative = name.split("/", 1)
         path = Path(roots[prefix]) / relative
@@ -51,7 +55,11 @@ def make_files(settings: Any, root: Path) -> dict[str, bytes]:
 
 
 def read_files(settings: Any) -> dict[str, bytes]:
-    roots = {"media": settings.MEDIA_ROOT, "private": settings.PRIVATE_FILES_ROOT, "analytics": settings.ANALYTICS_DIR}
+    roots = {
+        "media": settings.MEDIA_ROOT,
+        "private": settings.PRIVATE_FILES_ROOT,
+        "analytics": settings.ANALYTICS_DIR,
+    }
     found = {}
     for prefix, root in roots.items():
         for path in sorted(Path(root).rglob("*")):

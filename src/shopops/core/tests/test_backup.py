@@ -62,7 +62,9 @@ def test_backup_destroy_restore_gives_back_every_row_file_ledger_and_dashboard_n
     assert AuditEntry.objects.count() == audits + 1  # the restore itself, audited
     assert AuditEntry.objects.order_by("-id").first().action == "backup.restored"  # type: ignore[union-attr]
     after = database.live_digests()
-    assert {table: digest for table, digest in after.items() if table not in ("core_auditentry", "core_switch")} == {
+    assert {
+        table: digest for table, digest in after.items() if table not in ("core_auditentry", "core_switch")
+    } == {
         table: digest for table, digest in before.items() if table not in ("core_auditentry", "core_switch")
     }
     assert ledger_and_dashboard(shop["user"]) == numbers

@@ -40,7 +40,9 @@ def test_drill_of_the_latest_backup_passes_and_counts_every_row(shop: dict[str, 
     assert not Alert.objects.filter(kind=ALERT_KIND).exists()
 
 
-def test_drill_reports_a_tampered_stock_ledger_and_raises_an_alert(shop: dict[str, Any], tmp_path: Path) -> None:
+def test_drill_reports_a_tampered_stock_ledger_and_raises_an_alert(
+    shop: dict[str, Any], tmp_path: Path
+) -> None:
     # given: a movement written around the ledger service, so the level no longer equals its ledger sum
     level = StockLevel.objects.order_by("pk").first()
     assert level is not None
@@ -68,7 +70,9 @@ def test_drill_reports_a_tampered_stock_ledger_and_raises_an_alert(shop: dict[st
     assert alert.status == AlertStatus.OPEN
 
 
-def test_drill_of_a_corrupt_archive_fails_without_touching_anything(shop: dict[str, Any], tmp_path: Path) -> None:
+def test_drill_of_a_corrupt_archive_fails_without_touching_anything(
+    shop: dict[str, Any], tmp_path: Path
+) -> None:
     # given
     backup = archive.create_backup(tmp_path / "good.tar")
     data = bytearray(backup.path.read_bytes())
@@ -107,7 +111,7 @@ def test_retention_keeps_the_newest_of_each_recent_day_and_week(settings: Any, t
     # then: independent computation of what the schedule keeps
     newest_per_day: dict[dt.date, Path] = {}
     for path in made:
-        created = dt.datetime.strptime(path.name[8:23], "%Y%m%d-%H%M%S")
+        created = dt.datetime.strptime(path.name[8:23], "%Y%m%d-%H%M%S").replace(tzinfo=dt.UTC)
         newest_per_day[created.date()] = path  # made in order: the last one of a day wins
     days = sorted(newest_per_day, reverse=True)
     weeks: dict[tuple[int, int], dt.date] = {}
