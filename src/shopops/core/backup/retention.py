@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import time
 from pathlib import Path
 
 from shopops.core.backup import archive
@@ -34,8 +36,27 @@ def to_keep(paths: list[Path], *, daily: int, weekly: int) -> set[Path]:
     return keep
 
 
+# what a backup killed mid-way leaves behind (hidden, never listed as a backup), removed once surely dead
+STALE_AFTER_SECONDS = 24 * 3600
+
+
+def _remove_leftovers(folder: Path) -> None:
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - STALE_AFTER_SECONDS
+    for path in folder.iterdir():
+        is_partial = path.name.startswith(".") and path.name.endswith(archive.PARTIAL_SUFFIX)
+        is_workdir = path.name.startswith(".shopops-backup-") and path.is_dir()
+        if (is_partial or is_workdir) and path.stat().st_mtime < cutoff:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
 def prune(*, daily: int, weekly: int) -> list[Path]:
-    """Delete the archives the schedule no longer keeps; the paths deleted."""
+    """Delete the archives the schedule no longer keeps (and day-old leftovers of killed backups)."""
+    _remove_leftovers(archive.backup_dir())
     paths = archive.archives()
     keep = to_keep(paths, daily=daily, weekly=weekly)
     deleted = []

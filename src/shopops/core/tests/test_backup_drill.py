@@ -1,4 +1,5 @@
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,9 @@ def test_retention_keeps_the_newest_of_each_recent_day_and_week(settings: Any, t
             made.append(path)
     personal = tmp_path / "before-upgrade.tar"
     personal.write_bytes(b"x")
+    killed = tmp_path / ".shopops-20261001-030000.tar.123.partial"
+    killed.write_bytes(b"half")
+    os.utime(killed, (0, 0))  # a backup killed long ago
     # when
     deleted = retention.prune(daily=7, weekly=4)
     # then: independent computation of what the schedule keeps
