@@ -13,6 +13,7 @@ from shopops.core import switches
 from shopops.core.backup import archive, retention
 from shopops.core.backup.drill import ALERT_KIND
 from shopops.core.models import Alert, AlertStatus, DrillStatus, RestoreDrill
+from shopops.core.tasks import scheduled_backup
 from shopops.core.tests.backup_fixtures import make_files, make_shop_data, table_counts
 from shopops.inventory.models import MovementType, StockLevel, StockMovement
 
@@ -170,3 +171,19 @@ def test_backup_page_lists_backups_backs_up_by_post_and_resumes_outbound(
     assert not switches.outbound_paused()
     assert "对外发送已暂停" not in _page(client).content.decode()
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_nightly_job_writes_an_encrypted_backup_when_asked(
+    shop: dict[str, Any], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    settings.BACKUP_ENCRYPT = True
+    monkeypatch.setenv("SHOPOPS_BACKUP_KEY", "夜间备份口令")
+    # when
+    scheduled_backup.call_local()
+    # then
+    (written,) = archive.archives()
+    assert written.name.endswith(".tar.enc")
+    with archive.staging_folder() as staging:
+        manifest = archive.read_archive(written, staging, passphrase="夜间备份口令")
+    assert {table: row["rows"] for table, row in manifest["tables"].items()} == table_counts()
