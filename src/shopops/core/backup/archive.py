@@ -53,8 +53,16 @@ def backup_dir() -> Path:
 
 
 def default_path(now: dt.datetime | None = None, *, encrypted: bool = False) -> Path:
+    """BACKUP_DIR/shopops-<UTC time>.tar[.enc]; a second backup within the same second gets "-2", "-3"…"""
     now = (now or timezone.now()).astimezone(dt.UTC)
-    return backup_dir() / f"{NAME_PREFIX}{now.strftime(NAME_FORMAT)}.tar{'.enc' if encrypted else ''}"
+    stem = f"{NAME_PREFIX}{now.strftime(NAME_FORMAT)}"
+    suffix = f".tar{'.enc' if encrypted else ''}"
+    number = 1
+    name = stem
+    while (backup_dir() / f"{name}.tar").exists() or (backup_dir() / f"{name}.tar.enc").exists():
+        number += 1
+        name = f"{stem}-{number}"
+    return backup_dir() / f"{name}{suffix}"
 
 
 def archives() -> list[Path]:

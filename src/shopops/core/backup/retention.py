@@ -12,8 +12,11 @@ from shopops.core.backup import archive
 
 def _created(path: Path) -> dt.datetime | None:
     stem = path.name.removeprefix(archive.NAME_PREFIX).split(".", 1)[0]
+    stamp, number = stem[:15], stem[15:]  # "YYYYmmdd-HHMMSS", then "" or "-2", "-3"… (same second)
+    if number and not (number.startswith("-") and number[1:].isdigit()):
+        return None
     try:
-        return dt.datetime.strptime(stem, archive.NAME_FORMAT).replace(tzinfo=dt.UTC)
+        return dt.datetime.strptime(stamp, archive.NAME_FORMAT).replace(tzinfo=dt.UTC)
     except ValueError:
         return None
 
