@@ -8,6 +8,7 @@ import sys
 ALIASES = {
     "import": "import_data",
     "export": "export_data",
+    "restore-drill": "restore_drill",
 }
 
 

@@ -259,6 +259,7 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
                 "inventory.view_warehousescopesetting",
             ),
             (_("审计记录"), "policy", "admin:core_auditentry_changelist", "core.view_auditentry"),
+            (_("备份与恢复"), "backup", "admin:core_restoredrill_changelist", "core.manage_backup"),
             # system items (h6 encryption, h7 backup) above this line
             (
                 _("登录失败记录"),

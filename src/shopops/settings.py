@@ -204,6 +204,13 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
 # uploads for imports and their error reports: never under MEDIA_ROOT, never served (core.storage)
 PRIVATE_FILES_ROOT = Path(os.environ.get("SHOPOPS_PRIVATE_DIR", VAR_DIR / "private"))
+# Backups (docs/backup.md): where `shopops backup` writes by default, what the daily job keeps (the newest
+# archive of each of the last BACKUP_KEEP_DAILY days and of each of the last BACKUP_KEEP_WEEKLY weeks), and
+# whether the job encrypts (the passphrase itself comes from SHOPOPS_BACKUP_KEY, never from settings).
+BACKUP_DIR = Path(os.environ.get("SHOPOPS_BACKUP_DIR", VAR_DIR / "backups"))
+BACKUP_KEEP_DAILY = int(os.environ.get("SHOPOPS_BACKUP_KEEP_DAILY", "7"))
+BACKUP_KEEP_WEEKLY = int(os.environ.get("SHOPOPS_BACKUP_KEEP_WEEKLY", "4"))
+BACKUP_ENCRYPT = env_bool("SHOPOPS_BACKUP_ENCRYPT", False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -139,6 +139,8 @@ EXTRA: dict[str, str] = {
     "core.reveal_pii": "逐条查看个人信息（留痕）",
     # cost prices, margins, stock value at cost (管理员, 运营, 财务, 仓储); 美工, 客服 and 推广 see sale prices only
     "catalog.view_cost": "查看成本价与毛利",
+    # backups hold every customer's personal data: only 管理员 lists, makes and drills them
+    "core.manage_backup": "管理备份与恢复",
 }
 
 ROLES: dict[str, dict[str, object]] = {
@@ -149,6 +151,7 @@ ROLES: dict[str, dict[str, object]] = {
             "core.view_pii",
             "core.reveal_pii",
             "catalog.view_cost",
+            "core.manage_backup",
             "aftersales.refund_aftersalecase",
             "aftersales.inspect_aftersalecase",
         ],

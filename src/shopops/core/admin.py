@@ -14,7 +14,10 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import DropdownFilter, RangeDateTimeFilter, RelatedDropdownFilter
 
-from shopops.core import notifications
+from shopops.core import (
+    admin_backup,  # noqa: F401 - registers the 备份与恢复 page
+    notifications,
+)
 from shopops.core.admin_tools import ReadOnlyAdmin, change_lines, masked_changes
 from shopops.core.models import Alert, AuditEntry, Notification
 

@@ -318,3 +318,33 @@ class Switch(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DrillStatus(models.TextChoices):
+    PASSED = "passed", _("通过")
+    FAILED = "failed", _("未通过")
+
+
+class RestoreDrill(models.Model):
+    """One restore drill: a backup restored into a scratch copy, its ledgers verified and its tables
+    compared with the manifest (`shopops restore-drill`, also a weekly job). Also carries the
+    backup permission, so that the 备份与恢复 page has a model to hang on."""
+
+    archive = models.CharField(_("备份文件"), max_length=300)
+    backup_created_at = models.DateTimeField(_("备份时间"), null=True, blank=True)
+    started_at = models.DateTimeField(_("开始时间"))
+    finished_at = models.DateTimeField(_("结束时间"))
+    status = models.CharField(_("结果"), max_length=10, choices=DrillStatus.choices)
+    tables_checked = models.PositiveIntegerField(_("核对表数"), default=0)
+    rows_checked = models.BigIntegerField(_("核对行数"), default=0)
+    problems = models.JSONField(_("发现的问题"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("恢复演练")
+        verbose_name_plural = _("恢复演练")
+        ordering = ["-started_at", "-id"]
+        default_permissions = ("view",)
+        permissions = [("manage_backup", _("管理备份"))]
+
+    def __str__(self) -> str:
+        return f"{self.archive} {self.get_status_display()}"

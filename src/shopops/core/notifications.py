@@ -38,6 +38,7 @@ ALERT_KIND_LABELS: dict[str, Any] = {
     "inventory.overstock": _("超储"),
     "fulfillment.ship_overdue": _("发货超时"),
     "aftersales.overdue": _("售后超时"),
+    "core.restore_drill_failed": _("恢复演练未通过"),
 }
 
 

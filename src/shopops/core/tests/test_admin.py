@@ -14,7 +14,7 @@ from shopops.core.models import AuditEntry, Notification
 User = Any
 
 OUR_APPS = {"core", "accounts", "auth", "channels", "catalog"}
-READ_ONLY = {"auditentry", "pricehistory", "listingevent", "alert", "notification"}
+READ_ONLY = {"auditentry", "pricehistory", "listingevent", "alert", "notification", "restoredrill"}
 MODELS = sorted(
     (model._meta.app_label, model._meta.model_name)
     for model in admin.site._registry
