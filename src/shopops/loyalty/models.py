@@ -27,7 +27,9 @@ class MemberLevel(models.Model):
     """
 
     name = models.CharField(_("等级名称"), max_length=30, unique=True)
-    rank = models.PositiveSmallIntegerField(_("等级序号"), unique=True, help_text=_("越大等级越高，最低的为默认等级"))
+    rank = models.PositiveSmallIntegerField(
+        _("等级序号"), unique=True, help_text=_("越大等级越高，最低的为默认等级")
+    )
     min_spend = models.DecimalField(
         _("升级消费额"), **MONEY, null=True, blank=True, help_text=_("统计周期内实付减退款达到此金额即可升级")
     )
@@ -45,7 +47,9 @@ class MemberLevel(models.Model):
         verbose_name_plural = _("会员等级")
         ordering = ["rank"]
         constraints = [
-            models.CheckConstraint(condition=Q(discount_permille__lte=1000), name="loyalty_level_discount_range"),
+            models.CheckConstraint(
+                condition=Q(discount_permille__lte=1000), name="loyalty_level_discount_range"
+            ),
             models.CheckConstraint(condition=Q(window_days__gte=1), name="loyalty_level_window_positive"),
         ]
 
@@ -72,7 +76,9 @@ class PointsProgram(models.Model):
         verbose_name = _("积分规则")
         verbose_name_plural = _("积分规则")
         constraints = [
-            models.CheckConstraint(condition=Q(points_per_yuan__gte=0), name="loyalty_program_rate_not_negative"),
+            models.CheckConstraint(
+                condition=Q(points_per_yuan__gte=0), name="loyalty_program_rate_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -88,7 +94,9 @@ class MemberAccount(models.Model):
     customer = models.OneToOneField(
         "customers.Customer", verbose_name=_("客户"), on_delete=models.PROTECT, related_name="member_account"
     )
-    level = models.ForeignKey(MemberLevel, verbose_name=_("会员等级"), on_delete=models.PROTECT, related_name="+")
+    level = models.ForeignKey(
+        MemberLevel, verbose_name=_("会员等级"), on_delete=models.PROTECT, related_name="+"
+    )
     level_since = models.DateTimeField(_("等级生效时间"), default=timezone.now)
     balance = models.IntegerField(_("积分余额"), default=0)
     merged_into = models.ForeignKey(
@@ -119,9 +127,16 @@ class LevelChange(models.Model):
         MemberAccount, verbose_name=_("会员账户"), on_delete=models.PROTECT, related_name="level_changes"
     )
     from_level = models.ForeignKey(
-        MemberLevel, verbose_name=_("原等级"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        MemberLevel,
+        verbose_name=_("原等级"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
-    to_level = models.ForeignKey(MemberLevel, verbose_name=_("新等级"), on_delete=models.PROTECT, related_name="+")
+    to_level = models.ForeignKey(
+        MemberLevel, verbose_name=_("新等级"), on_delete=models.PROTECT, related_name="+"
+    )
     reason = models.CharField(_("原因"), max_length=200)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -174,7 +189,12 @@ class PointsEntry(models.Model):
     points = models.IntegerField(_("积分变动"))
     balance_after = models.IntegerField(_("变动后余额"))
     order = models.ForeignKey(
-        "orders.Order", verbose_name=_("订单"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "orders.Order",
+        verbose_name=_("订单"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     expires_at = models.DateTimeField(_("到期时间"), null=True, blank=True)
     reason = models.CharField(_("原因"), max_length=300, blank=True)

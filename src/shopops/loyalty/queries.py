@@ -36,7 +36,9 @@ def verify_points() -> list[PointsDrift]:
         ),
     ).values_list("pk", "customer_id", "balance", "ledger_sum", "last_after")
     return [
-        PointsDrift(account_id=pk, customer_id=customer, balance=balance, ledger_sum=total, last_balance_after=last)
+        PointsDrift(
+            account_id=pk, customer_id=customer, balance=balance, ledger_sum=total, last_balance_after=last
+        )
         for pk, customer, balance, total, last in rows.order_by("pk")
         if balance != total or (last is not None and last != balance)
     ]
@@ -57,7 +59,9 @@ def benefits_for(customer_id: int) -> Benefits | None:
     level = account.level if account is not None else MemberLevel.objects.order_by("rank").first()
     if level is None:
         return None
-    return Benefits(level_name=level.name, discount_permille=level.discount_permille, free_shipping=level.free_shipping)
+    return Benefits(
+        level_name=level.name, discount_permille=level.discount_permille, free_shipping=level.free_shipping
+    )
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,9 @@ class MemberSummary:
 
 
 def member_summary(customer_id: int, *, now: datetime | None = None) -> MemberSummary | None:
-    account = MemberAccount.objects.select_related("level", "merged_into").filter(customer_id=customer_id).first()
+    account = (
+        MemberAccount.objects.select_related("level", "merged_into").filter(customer_id=customer_id).first()
+    )
     if account is None:
         return None
     before = (now or timezone.now()) + EXPIRING_SOON

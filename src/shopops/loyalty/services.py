@@ -227,7 +227,9 @@ def _reconcile(order: Order, *, actor: Any) -> int:
     return delta
 
 
-def spend_points(*, customer_id: int, points: int, actor: Any, reason: str = "", order_id: int | None = None) -> PointsEntry:
+def spend_points(
+    *, customer_id: int, points: int, actor: Any, reason: str = "", order_id: int | None = None
+) -> PointsEntry:
     """Use `points` of the balance (积分抵扣/兑换); refused when the balance does not cover them."""
     _require(actor, "loyalty.change_memberaccount")
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
@@ -245,7 +247,8 @@ def spend_points(*, customer_id: int, points: int, actor: Any, reason: str = "",
         )
         if entry is None:
             raise InsufficientPoints(
-                f"积分不足：余额 {account.balance}，需要 {points}", fields={"points": f"最多 {max(account.balance, 0)}"}
+                f"积分不足：余额 {account.balance}，需要 {points}",
+                fields={"points": f"最多 {max(account.balance, 0)}"},
             )
         audit.record(
             actor=actor,
@@ -269,7 +272,12 @@ def adjust_points(*, customer_id: int, points: int, reason: str, actor: Any) -> 
         now = timezone.now()
         expires = now + timedelta(days=settings.expiry_days) if points > 0 and settings.expiry_days else None
         entry = _post(
-            account_id=account.pk, kind=EntryKind.ADJUST, points=points, actor=actor, expires_at=expires, reason=reason
+            account_id=account.pk,
+            kind=EntryKind.ADJUST,
+            points=points,
+            actor=actor,
+            expires_at=expires,
+            reason=reason,
         )
         assert entry is not None
         audit.record(
@@ -297,7 +305,9 @@ def lots(account_id: int) -> list[Lot]:
         .order_by("id")
         .values_list("expires_at", "points")
     )
-    debit = -(PointsEntry.objects.filter(account_id=account_id, points__lt=0).aggregate(t=Sum("points"))["t"] or 0)
+    debit = -(
+        PointsEntry.objects.filter(account_id=account_id, points__lt=0).aggregate(t=Sum("points"))["t"] or 0
+    )
     far = datetime.max.replace(tzinfo=timezone.get_current_timezone())
     credits.sort(key=lambda row: row[0] or far)
     result = []
@@ -310,14 +320,18 @@ def lots(account_id: int) -> list[Lot]:
 
 def expiring_points(account_id: int, *, before: datetime) -> int:
     """Points that will expire by `before` unless spent first."""
-    return sum(lot.remaining for lot in lots(account_id) if lot.expires_at is not None and lot.expires_at <= before)
+    return sum(
+        lot.remaining for lot in lots(account_id) if lot.expires_at is not None and lot.expires_at <= before
+    )
 
 
 def expire_points(*, now: datetime | None = None, actor: Any = None) -> int:
     """Expire what is left of every lot whose date has passed (到期清零); the points expired in total."""
     now = now or timezone.now()
     account_ids = list(
-        PointsEntry.objects.filter(points__gt=0, expires_at__lte=now).values_list("account_id", flat=True).distinct()
+        PointsEntry.objects.filter(points__gt=0, expires_at__lte=now)
+        .values_list("account_id", flat=True)
+        .distinct()
     )
     total = 0
     for account_id in sorted(account_ids):
@@ -325,7 +339,9 @@ def expire_points(*, now: datetime | None = None, actor: Any = None) -> int:
             _lock(account_id)
             due = expiring_points(account_id, before=now)
             if due > 0:
-                _post(account_id=account_id, kind=EntryKind.EXPIRE, points=-due, actor=actor, reason="积分到期")
+                _post(
+                    account_id=account_id, kind=EntryKind.EXPIRE, points=-due, actor=actor, reason="积分到期"
+                )
                 total += due
     return total
 
@@ -333,10 +349,16 @@ def expire_points(*, now: datetime | None = None, actor: Any = None) -> int:
 def _facts(customer_id: int, *, window_days: int, now: datetime) -> tuple[Decimal, int]:
     """(spend = paid − refunded, valid order count) of a customer's valid orders paid within the window."""
     rows = Order.objects.filter(
-        customer_id=customer_id, is_valid=True, paid_at__gt=now - timedelta(days=window_days), paid_at__lte=now
+        customer_id=customer_id,
+        is_valid=True,
+        paid_at__gt=now - timedelta(days=window_days),
+        paid_at__lte=now,
     ).aggregate(paid=Sum("paid_amount"), refunded=Sum("refunded_amount"))
     count = Order.objects.filter(
-        customer_id=customer_id, is_valid=True, paid_at__gt=now - timedelta(days=window_days), paid_at__lte=now
+        customer_id=customer_id,
+        is_valid=True,
+        paid_at__gt=now - timedelta(days=window_days),
+        paid_at__lte=now,
     ).count()
     return (rows["paid"] or Decimal(0)) - (rows["refunded"] or Decimal(0)), count
 
@@ -357,7 +379,12 @@ def qualified_level(customer_id: int, *, now: datetime) -> MemberLevel:
 
 def _set_level(account: MemberAccount, level: MemberLevel, *, reason: str, actor: Any, now: datetime) -> None:
     LevelChange.objects.create(
-        account=account, from_level=account.level, to_level=level, reason=reason, actor=user_or_none(actor), changed_at=now
+        account=account,
+        from_level=account.level,
+        to_level=level,
+        reason=reason,
+        actor=user_or_none(actor),
+        changed_at=now,
     )
     MemberAccount.objects.filter(pk=account.pk).update(level=level, level_since=now, updated_at=now)
     audit.record(
@@ -392,7 +419,9 @@ def review_level(*, account_id: int, actor: Any, now: datetime | None = None) ->
 def review_levels(*, actor: Any = None, now: datetime | None = None) -> int:
     """Review every live member (the periodic job); the number whose level changed."""
     changed = 0
-    for account_id in MemberAccount.objects.filter(merged_into__isnull=True).order_by("pk").values_list("pk", flat=True):
+    for account_id in (
+        MemberAccount.objects.filter(merged_into__isnull=True).order_by("pk").values_list("pk", flat=True)
+    ):
         before = MemberAccount.objects.values_list("level_id", flat=True).get(pk=account_id)
         if review_level(account_id=account_id, actor=actor, now=now).level_id != before:
             changed += 1
@@ -457,7 +486,9 @@ def move_back(*, source_customer_id: int, target_customer_id: int, entry_ids: li
         target = MemberAccount.objects.get(customer_id=target_customer_id)
         _lock(min(source.pk, target.pk))
         _lock(max(source.pk, target.pk))
-        for entry in PointsEntry.objects.filter(pk__in=entry_ids, account_id=target.pk, kind=EntryKind.TRANSFER):
+        for entry in PointsEntry.objects.filter(
+            pk__in=entry_ids, account_id=target.pk, kind=EntryKind.TRANSFER
+        ):
             _transfer(target, source, entry.points, entry.expires_at, actor=actor)
         MemberAccount.objects.filter(pk=source.pk).update(merged_into=None)
 
@@ -476,5 +507,6 @@ def _transfer(
         expires_at=expires_at,
         reason="客户合并转入",
     )
-    assert out is not None and into is not None
+    assert out is not None
+    assert into is not None
     return [into.pk]

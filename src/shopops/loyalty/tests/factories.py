@@ -19,7 +19,9 @@ _sequence = itertools.count(1)
 def create_levels() -> list[MemberLevel]:
     return [
         MemberLevel.objects.create(name="普通会员", rank=0),
-        MemberLevel.objects.create(name="银卡", rank=1, min_spend=Decimal("500.00"), min_orders=5, discount_permille=20),
+        MemberLevel.objects.create(
+            name="银卡", rank=1, min_spend=Decimal("500.00"), min_orders=5, discount_permille=20
+        ),
         MemberLevel.objects.create(name="金卡", rank=2, min_spend=Decimal("2000.00"), discount_permille=50),
         MemberLevel.objects.create(
             name="至尊VIP", rank=3, min_spend=Decimal("10000.00"), discount_permille=100, free_shipping=True
@@ -27,7 +29,9 @@ def create_levels() -> list[MemberLevel]:
     ]
 
 
-def set_program(*, rate: str = "1", earn_on: str = EarnOn.COMPLETED, expiry_days: int | None = 365) -> PointsProgram:
+def set_program(
+    *, rate: str = "1", earn_on: str = EarnOn.COMPLETED, expiry_days: int | None = 365
+) -> PointsProgram:
     program, _created = PointsProgram.objects.update_or_create(
         pk=1, defaults={"points_per_yuan": Decimal(rate), "earn_on": earn_on, "expiry_days": expiry_days}
     )

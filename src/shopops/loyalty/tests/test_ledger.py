@@ -183,8 +183,13 @@ def test_a_merge_moves_the_balance_lot_by_lot_and_an_unmerge_moves_it_back() -> 
 
     # when merged, then unmerged
     moved = services.move_to(source_customer_id=source.pk, target_customer_id=target.pk, actor=None)
-    merged = (MemberAccount.objects.get(customer=source).balance, MemberAccount.objects.get(customer=target).balance)
-    services.move_back(source_customer_id=source.pk, target_customer_id=target.pk, entry_ids=moved, actor=None)
+    merged = (
+        MemberAccount.objects.get(customer=source).balance,
+        MemberAccount.objects.get(customer=target).balance,
+    )
+    services.move_back(
+        source_customer_id=source.pk, target_customer_id=target.pk, entry_ids=moved, actor=None
+    )
 
     # then the balance went over and came back; the ledger holds every move
     assert merged == (0, 100)

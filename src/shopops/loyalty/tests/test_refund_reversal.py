@@ -82,7 +82,9 @@ def test_two_partial_refunds_reverse_in_proportion_and_sum_to_the_earning(admin_
     assert earned == 89
     assert after_first == earned - expected_reversal(earned, "64.00", "128.00") == 89 - 45
     assert balance(customer) == 0
-    reversals = list(PointsEntry.objects.filter(order=order, kind=EntryKind.REVERSE).values_list("points", flat=True))
+    reversals = list(
+        PointsEntry.objects.filter(order=order, kind=EntryKind.REVERSE).values_list("points", flat=True)
+    )
     assert sorted(reversals) == [-45, -44]
 
 
