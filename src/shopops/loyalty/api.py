@@ -1,6 +1,5 @@
 """REST API of loyalty: a member's balance and level, their points ledger, adjustments and spending."""
 
-from __future__ import annotations
 
 from typing import Annotated
 
