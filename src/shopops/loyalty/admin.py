@@ -263,7 +263,7 @@ class PointsEntryAdmin(ShopOpsModelAdmin):
 
     @admin.display(description=_("订单"))
     def order_shown(self, obj: PointsEntry) -> str:
-        return obj.order.external_id if obj.order_id else "—"
+        return obj.order.external_id if obj.order is not None else "—"
 
 
 @admin.register(LevelChange)

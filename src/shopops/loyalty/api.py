@@ -64,7 +64,7 @@ class EntryOut(Schema):
 
     @staticmethod
     def resolve_order_external_id(obj: PointsEntry) -> str | None:
-        return obj.order.external_id if obj.order_id else None
+        return obj.order.external_id if obj.order is not None else None
 
 
 class AdjustIn(Schema):

@@ -34,7 +34,7 @@ def panels(request: HttpRequest, customer: Any) -> list[Panel]:
                 .order_by("-id")[:LATEST_ROWS]
             ),
             member_url=reverse("admin:loyalty_memberaccount_change", args=[account.pk]),
-            merged_into=account.merged_into.customer_id if account.merged_into_id else None,
+            merged_into=account.merged_into.customer_id if account.merged_into is not None else None,
         )
     body = render_to_string("loyalty/customer_panel.html", context, request=request)
     return [Panel(key="loyalty", title=_("会员与积分"), body=body, order=50, side=True)]

@@ -31,7 +31,7 @@ def export(customer: Any) -> dict[str, list[dict[str, Any]]]:
                 "类型": str(entry.get_kind_display()),
                 "积分变动": entry.points,
                 "变动后余额": entry.balance_after,
-                "订单": entry.order.external_id if entry.order_id else "",
+                "订单": entry.order.external_id if entry.order is not None else "",
                 "到期时间": entry.expires_at.isoformat() if entry.expires_at else "",
                 "原因": entry.reason,
             }
@@ -40,7 +40,7 @@ def export(customer: Any) -> dict[str, list[dict[str, Any]]]:
         "等级变更记录": [
             {
                 "时间": change.changed_at.isoformat(),
-                "原等级": change.from_level.name if change.from_level_id else "",
+                "原等级": change.from_level.name if change.from_level is not None else "",
                 "新等级": change.to_level.name,
                 "原因": change.reason,
             }
