@@ -125,7 +125,8 @@ AREAS: dict[str, dict[str, object]] = {
     "loyalty": {
         "title": "会员与积分",
         "models": [
-            ("loyalty", m) for m in ("memberlevel", "pointsprogram", "memberaccount", "levelchange", "pointsentry")
+            ("loyalty", m)
+            for m in ("memberlevel", "pointsprogram", "memberaccount", "levelchange", "pointsentry")
         ],
         "change_extra": ["loyalty.adjust_points"],
     },

@@ -166,9 +166,13 @@ class MemberAccountAdmin(ShopOpsModelAdmin):
             if account.level.discount_permille
             else "",
             "entries": entries,
-            "history": list(
-                LevelChange.objects.filter(account=account).select_related("from_level", "to_level")[:20]
-            ),
+            "history": [
+                (change, services.LEVEL_CHANGE_REASONS.get(change.reason, change.reason))
+                for change in LevelChange.objects.filter(account=account).select_related(
+                    "from_level", "to_level"
+                )[:20]
+            ],
+            "customer": customer_label(request.user, account),
             "form": form if can_adjust else None,
             "can_review": can_review,
             "changelist_url": reverse("admin:loyalty_memberaccount_changelist"),

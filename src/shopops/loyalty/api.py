@@ -1,6 +1,5 @@
 """REST API of loyalty: a member's balance and level, their points ledger, adjustments and spending."""
 
-
 from typing import Annotated
 
 from django.db.models import QuerySet

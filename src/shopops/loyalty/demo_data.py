@@ -24,12 +24,12 @@ from shopops.orders.models import Order
 
 LEVELS = [
     {"name": "普通会员", "rank": 0},
-    {"name": "银卡", "rank": 1, "min_spend": Decimal("500.00"), "min_orders": 3, "discount_permille": 20},
-    {"name": "金卡", "rank": 2, "min_spend": Decimal("2000.00"), "min_orders": 8, "discount_permille": 50},
+    {"name": "银卡", "rank": 1, "min_spend": Decimal("1500.00"), "min_orders": 5, "discount_permille": 20},
+    {"name": "金卡", "rank": 2, "min_spend": Decimal("5000.00"), "min_orders": 12, "discount_permille": 50},
     {
         "name": "至尊VIP",
         "rank": 3,
-        "min_spend": Decimal("8000.00"),
+        "min_spend": Decimal("12000.00"),
         "discount_permille": 100,
         "free_shipping": True,
     },

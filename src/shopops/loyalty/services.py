@@ -25,6 +25,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from shopops.core import audit
 from shopops.core.audit import user_or_none
@@ -58,6 +59,15 @@ EARNING_STATUSES: dict[str, frozenset[str]] = {
 # Orders whose facts may still change are scanned again this far behind the watermark.
 SCAN_OVERLAP = timedelta(minutes=5)
 MAX_ADJUST = 10_000_000
+# Why a level changed, stored as these texts and shown through `LEVEL_CHANGE_REASONS` in the reader's language.
+REASON_UPGRADE = "达到升级条件"
+REASON_REVIEW_UP = "等级复核升级"
+REASON_REVIEW_DOWN = "等级复核降级"
+LEVEL_CHANGE_REASONS = {
+    REASON_UPGRADE: _("达到升级条件"),
+    REASON_REVIEW_UP: _("等级复核升级"),
+    REASON_REVIEW_DOWN: _("等级复核降级"),
+}
 
 
 class InsufficientPoints(Conflict):
@@ -400,7 +410,7 @@ def _set_level(account: MemberAccount, level: MemberLevel, *, reason: str, actor
 def _upgrade(account: MemberAccount, *, actor: Any, now: datetime) -> None:
     level = qualified_level(account.customer_id, now=now)
     if level.rank > account.level.rank:
-        _set_level(account, level, reason=f"达到{level.name}升级条件", actor=actor, now=now)
+        _set_level(account, level, reason=REASON_UPGRADE, actor=actor, now=now)
 
 
 def review_level(*, account_id: int, actor: Any, now: datetime | None = None) -> MemberAccount:
@@ -411,8 +421,8 @@ def review_level(*, account_id: int, actor: Any, now: datetime | None = None) ->
         account = _lock(account_id)
         level = qualified_level(account.customer_id, now=now)
         if level.pk != account.level_id:
-            word = "升级" if level.rank > account.level.rank else "降级"
-            _set_level(account, level, reason=f"等级复核{word}", actor=actor, now=now)
+            reason = REASON_REVIEW_UP if level.rank > account.level.rank else REASON_REVIEW_DOWN
+            _set_level(account, level, reason=reason, actor=actor, now=now)
     return account
 
 

@@ -32,8 +32,8 @@ from shopops.aftersales.services.common import (
 )
 from shopops.aftersales.services.permissions import require_permission
 from shopops.core.audit import user_or_none
-from shopops.core.extensions import call_all
 from shopops.core.errors import InvalidInput
+from shopops.core.extensions import call_all
 from shopops.core.money import split_pro_rata, to_money
 from shopops.orders import services as order_services
 

@@ -37,7 +37,12 @@ def state(customer: Any) -> tuple[int, int]:
     ids=["adjust", "spend"],
 )
 def test_write_endpoints_authorization_matrix(
-    member: Any, make_user: Any, api_client_for: Callable[[Any], Client], path: str, body: dict, permitted_role: str
+    member: Any,
+    make_user: Any,
+    api_client_for: Callable[[Any], Client],
+    path: str,
+    body: dict,
+    permitted_role: str,
 ) -> None:
     # given the member, a viewer without the write permission and a permitted operator
     denied = api_client_for(make_user("customer_service"))
@@ -65,7 +70,9 @@ def test_write_endpoints_authorization_matrix(
     assert state(member) == (expected, before[1] + 1)
 
 
-def test_balance_and_ledger_read_as_labels(member: Any, make_user: Any, api_client_for: Callable[[Any], Client]) -> None:
+def test_balance_and_ledger_read_as_labels(
+    member: Any, make_user: Any, api_client_for: Callable[[Any], Client]
+) -> None:
     # given a member with one earning
     client = api_client_for(make_user("customer_service"))
 
@@ -89,7 +96,9 @@ def test_overspending_answers_409_and_changes_nothing(
         f"{BASE}/{member.pk}/spend", data=json.dumps({"points": 101}), content_type="application/json"
     )
     zero = client.post(
-        f"{BASE}/{member.pk}/adjust", data=json.dumps({"points": 0, "reason": "x"}), content_type="application/json"
+        f"{BASE}/{member.pk}/adjust",
+        data=json.dumps({"points": 0, "reason": "x"}),
+        content_type="application/json",
     )
 
     assert (response.status_code, response.json()["code"]) == (409, "insufficient_points")
@@ -97,7 +106,9 @@ def test_overspending_answers_409_and_changes_nothing(
     assert state(member) == before
 
 
-def test_member_page_adjusts_by_post_with_a_reason_and_only_with_the_permission(member: Any, make_user: Any) -> None:
+def test_member_page_adjusts_by_post_with_a_reason_and_only_with_the_permission(
+    member: Any, make_user: Any
+) -> None:
     # given the member page, a permitted operator and a customer-service viewer
     account = MemberAccount.objects.get(customer=member)
     url = f"/admin/loyalty/memberaccount/{account.pk}/change/"

@@ -1,5 +1,4 @@
 import threading
-from typing import Any
 
 import pytest
 from django.db import connection, connections
