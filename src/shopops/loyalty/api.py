@@ -35,7 +35,7 @@ def _customer(customer_id: int) -> Customer:
     return customer
 
 
-class MemberOut(Schema):
+class LoyaltyMemberOut(Schema):
     customer_id: int
     level: str
     level_since: DateTimeOut | None
@@ -46,7 +46,7 @@ class MemberOut(Schema):
     is_in_debt: bool
 
 
-class EntryOut(Schema):
+class PointsEntryOut(Schema):
     id: int
     kind: str
     kind_label: str
@@ -66,24 +66,24 @@ class EntryOut(Schema):
         return obj.order.external_id if obj.order is not None else None
 
 
-class AdjustIn(Schema):
+class PointsAdjustIn(Schema):
     points: SignedPoints
     reason: PlainText = Field(..., min_length=1, max_length=300)
 
 
-class SpendIn(Schema):
+class PointsSpendIn(Schema):
     points: Points
     reason: PlainText = Field("", max_length=300)
 
 
-def _member(customer: Customer) -> MemberOut:
+def _member(customer: Customer) -> LoyaltyMemberOut:
     summary = queries.member_summary(customer.pk)
     if summary is None:
         services.account_for(customer.pk)
         summary = queries.member_summary(customer.pk)
     assert summary is not None
     account = summary.account
-    return MemberOut(
+    return LoyaltyMemberOut(
         customer_id=customer.pk,
         level=account.level.name,
         level_since=account.level_since,
@@ -95,15 +95,15 @@ def _member(customer: Customer) -> MemberOut:
     )
 
 
-@router.get("/loyalty/members/{customer_id}", response={200: MemberOut, **ERROR_RESPONSES})
+@router.get("/loyalty/members/{customer_id}", response={200: LoyaltyMemberOut, **ERROR_RESPONSES})
 @requires("loyalty.view_memberaccount")
-def member(request: HttpRequest, customer_id: ObjectId) -> MemberOut:
+def member(request: HttpRequest, customer_id: ObjectId) -> LoyaltyMemberOut:
     """A customer's level, benefits and points balance (a negative balance is a points debt, 积分欠款)."""
     customer = _customer(customer_id)
     if not hasattr(customer, "member_account"):
         # reading opens nothing: a customer without an account holds the base level and 0 points
         benefits = queries.benefits_for(customer.pk)
-        return MemberOut(
+        return LoyaltyMemberOut(
             customer_id=customer.pk,
             level=benefits.level_name if benefits else "",
             level_since=None,
@@ -116,7 +116,7 @@ def member(request: HttpRequest, customer_id: ObjectId) -> MemberOut:
     return _member(customer)
 
 
-@router.get("/loyalty/members/{customer_id}/entries", response={200: list[EntryOut], **ERROR_RESPONSES})
+@router.get("/loyalty/members/{customer_id}/entries", response={200: list[PointsEntryOut], **ERROR_RESPONSES})
 @requires("loyalty.view_pointsentry")
 @paginate(Pagination)
 def entries(request: HttpRequest, customer_id: ObjectId) -> QuerySet[PointsEntry]:
@@ -127,9 +127,9 @@ def entries(request: HttpRequest, customer_id: ObjectId) -> QuerySet[PointsEntry
     )
 
 
-@router.post("/loyalty/members/{customer_id}/adjust", response={200: MemberOut, **ERROR_RESPONSES})
+@router.post("/loyalty/members/{customer_id}/adjust", response={200: LoyaltyMemberOut, **ERROR_RESPONSES})
 @requires("loyalty.adjust_points")
-def adjust(request: HttpRequest, customer_id: ObjectId, payload: AdjustIn) -> MemberOut:
+def adjust(request: HttpRequest, customer_id: ObjectId, payload: PointsAdjustIn) -> LoyaltyMemberOut:
     """Add (positive) or remove (negative) points with a reason (调整积分)."""
     customer = _customer(customer_id)
     services.adjust_points(
@@ -138,9 +138,9 @@ def adjust(request: HttpRequest, customer_id: ObjectId, payload: AdjustIn) -> Me
     return _member(customer)
 
 
-@router.post("/loyalty/members/{customer_id}/spend", response={200: MemberOut, **ERROR_RESPONSES})
+@router.post("/loyalty/members/{customer_id}/spend", response={200: LoyaltyMemberOut, **ERROR_RESPONSES})
 @requires("loyalty.change_memberaccount")
-def spend(request: HttpRequest, customer_id: ObjectId, payload: SpendIn) -> MemberOut:
+def spend(request: HttpRequest, customer_id: ObjectId, payload: PointsSpendIn) -> LoyaltyMemberOut:
     """Use points of the balance; 409 `insufficient_points` when the balance does not cover them."""
     customer = _customer(customer_id)
     services.spend_points(
