@@ -38,7 +38,7 @@ def points_text(points: int) -> str:
 
 def customer_label(user: Any, account: MemberAccount) -> str:
     name = shown(user, account.customer, "name")
-    return f"{name}（#{account.customer_id}）" if name else f"#{account.customer_id}"
+    return f"{name} (#{account.customer_id})" if name else f"#{account.customer_id}"
 
 
 @admin.register(MemberLevel)
@@ -47,7 +47,7 @@ class MemberLevelAdmin(ShopOpsModelAdmin):
         "rank",
         "name",
         "spend_rule",
-        "min_orders",
+        "orders_rule",
         "window_days",
         "discount_shown",
         "free_shipping",
@@ -64,6 +64,10 @@ class MemberLevelAdmin(ShopOpsModelAdmin):
     @admin.display(description=_("升级消费额"))
     def spend_rule(self, obj: MemberLevel) -> str:
         return money(obj.min_spend) if obj.min_spend is not None else "—"
+
+    @admin.display(description=_("升级订单数"))
+    def orders_rule(self, obj: MemberLevel) -> str:
+        return str(obj.min_orders) if obj.min_orders else "—"
 
     @admin.display(description=_("会员折扣"))
     def discount_shown(self, obj: MemberLevel) -> str:

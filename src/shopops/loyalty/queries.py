@@ -97,9 +97,12 @@ def member_summary(customer_id: int, *, now: datetime | None = None) -> MemberSu
 
 
 def level_member_counts() -> dict[int, int]:
-    return dict(
+    """Live members per level id."""
+    rows = (
         MemberAccount.objects.filter(merged_into__isnull=True)
-        .values_list("level_id")
-        .annotate(n=Count("pk"))
-        .values_list("level_id", "n")
+        .order_by()
+        .values("level_id")
+        .annotate(members=Count("pk"))
+        .values_list("level_id", "members")
     )
+    return dict(rows)
