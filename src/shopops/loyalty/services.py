@@ -18,7 +18,7 @@ Rules, written down once:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -318,7 +318,7 @@ def lots(account_id: int) -> list[Lot]:
     debit = -(
         PointsEntry.objects.filter(account_id=account_id, points__lt=0).aggregate(t=Sum("points"))["t"] or 0
     )
-    far = datetime.max.replace(tzinfo=timezone.get_current_timezone())
+    far = datetime.max.replace(tzinfo=UTC)  # "never" sorts last; UTC so no offset can overflow it
     credits.sort(key=lambda row: row[0] or far)
     result = []
     for expires_at, points in credits:
