@@ -147,6 +147,25 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
             ),
             # customers items (h1) above this line
             # segments items (h2) above this line
+            (
+                _("会员账户"),
+                "loyalty",
+                "admin:loyalty_memberaccount_changelist",
+                "loyalty.view_memberaccount",
+            ),
+            (
+                _("积分流水"),
+                "receipt_long",
+                "admin:loyalty_pointsentry_changelist",
+                "loyalty.view_pointsentry",
+            ),
+            (
+                _("会员等级"),
+                "military_tech",
+                "admin:loyalty_memberlevel_changelist",
+                "loyalty.view_memberlevel",
+            ),
+            (_("积分规则"), "rule", "admin:loyalty_pointsprogram_changelist", "loyalty.view_pointsprogram"),
             # loyalty items (h3) above this line
             # care items (h4) above this line
             # privacy items (h5) above this line

@@ -126,7 +126,14 @@ AREAS: dict[str, dict[str, object]] = {
     },
     # issue 12 areas: each app lists its models here
     "segments": {"title": "标签与人群", "models": []},
-    "loyalty": {"title": "会员与积分", "models": []},
+    "loyalty": {
+        "title": "会员与积分",
+        "models": [
+            ("loyalty", m)
+            for m in ("memberlevel", "pointsprogram", "memberaccount", "levelchange", "pointsentry")
+        ],
+        "change_extra": ["loyalty.adjust_points"],
+    },
     "care": {"title": "客户关怀", "models": []},
     "privacy": {"title": "个人信息请求", "models": []},
     "alerts": {"title": "预警与通知", "models": [("core", "alert"), ("core", "notification")]},
@@ -263,6 +270,8 @@ READ_ONLY_MODELS = {
     ("orders", "orderevent"),
     ("aftersales", "caseevent"),
     ("customers", "customermerge"),
+    ("loyalty", "levelchange"),
+    ("loyalty", "pointsentry"),
 }
 
 

@@ -33,6 +33,7 @@ from shopops.aftersales.services.common import (
 from shopops.aftersales.services.permissions import require_permission
 from shopops.core.audit import user_or_none
 from shopops.core.errors import InvalidInput
+from shopops.core.extensions import call_all
 from shopops.core.money import split_pro_rata, to_money
 from shopops.orders import services as order_services
 
@@ -111,4 +112,7 @@ def refund_case(
             now=now,
             changes={"refunded_amount": str(value), "refunded_shipping": str(shipping)},
         )
+        # Higher apps react inside this transaction (loyalty reverses the order's points), so that a
+        # refund and its consequences commit or fail together.
+        call_all("aftersales_hooks", "refund_completed", case)
     return case
