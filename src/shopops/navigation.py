@@ -143,6 +143,12 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
             # segments items (h2) above this line
             # loyalty items (h3) above this line
             # care items (h4) above this line
+            (
+                _("个人信息请求"),
+                "privacy_tip",
+                "admin:privacy_personaldatarequest_changelist",
+                "privacy.view_personaldatarequest",
+            ),
             # privacy items (h5) above this line
         ],
     ),
