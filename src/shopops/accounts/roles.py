@@ -124,7 +124,10 @@ AREAS: dict[str, dict[str, object]] = {
     "segments": {"title": "标签与人群", "models": []},
     "loyalty": {"title": "会员与积分", "models": []},
     "care": {"title": "客户关怀", "models": []},
-    "privacy": {"title": "个人信息请求", "models": [("privacy", "personaldatarequest"), ("privacy", "erasure")]},
+    "privacy": {
+        "title": "个人信息请求",
+        "models": [("privacy", "personaldatarequest"), ("privacy", "erasure")],
+    },
     "alerts": {"title": "预警与通知", "models": [("core", "alert"), ("core", "notification")]},
     "audit": {"title": "审计记录", "models": [("core", "auditentry")]},
 }

@@ -38,7 +38,16 @@ def readable(value: Any) -> str:
 
 
 def export(customer: Customer) -> dict[str, list[dict[str, str]]]:
-    fields = ("name", "phone", "email", "birthday", "is_blacklisted", "first_order_at", "last_order_at", "created_at")
+    fields = (
+        "name",
+        "phone",
+        "email",
+        "birthday",
+        "is_blacklisted",
+        "first_order_at",
+        "last_order_at",
+        "created_at",
+    )
     profile = {label(Customer, name): readable(getattr(customer, name)) for name in fields}
     accounts = [
         {
@@ -88,14 +97,16 @@ def correct(*, actor: Any, customer: Customer, changes: dict[str, Any], reason: 
     The phone hash follows the phone. The audit names the fields, never the values."""
     unknown = sorted(set(changes) - set(CORRECTABLE))
     if unknown:
-        raise InvalidInput("只能更正姓名、手机号、邮箱和生日", fields={name: "不可更正" for name in unknown})
+        raise InvalidInput("只能更正姓名、手机号、邮箱和生日", fields=dict.fromkeys(unknown, "不可更正"))
     values = dict(changes)
     if "birthday" in values and isinstance(values["birthday"], str):
         text = values["birthday"].strip()
         try:
             values["birthday"] = dt.date.fromisoformat(text) if text else None
         except ValueError as error:
-            raise InvalidInput("生日格式应为 YYYY-MM-DD", fields={"birthday": "格式应为 YYYY-MM-DD"}) from error
+            raise InvalidInput(
+                "生日格式应为 YYYY-MM-DD", fields={"birthday": "格式应为 YYYY-MM-DD"}
+            ) from error
     for name, limit in (("name", 100), ("phone", 30), ("email", 200)):
         if name in values:
             values[name] = str(values[name] or "").strip()

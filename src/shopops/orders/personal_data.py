@@ -60,7 +60,11 @@ def _order_row(order: Order) -> dict[str, str]:
 
 def export(customer: Customer) -> dict[str, list[dict[str, str]]]:
     orders = list(Order.objects.filter(customer=customer).select_related("shop").order_by("placed_at", "pk"))
-    lines = OrderLine.objects.filter(order__customer=customer).select_related("order").order_by("order__placed_at", "order_id", "line_no")
+    lines = (
+        OrderLine.objects.filter(order__customer=customer)
+        .select_related("order")
+        .order_by("order__placed_at", "order_id", "line_no")
+    )
     return {
         str(Order._meta.verbose_name_plural): [_order_row(order) for order in orders],
         str(OrderLine._meta.verbose_name_plural): [

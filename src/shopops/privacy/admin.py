@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -63,7 +64,9 @@ STEP_TARGETS = {
     "reject": RequestStatus.REJECTED,
 }
 COMPLETE_DESCRIPTIONS = {
-    RequestKind.ACCESS: _("将汇总该客户在各模块的个人信息，生成 JSON 与 Excel 副本（zip），供下载后提供给本人。"),
+    RequestKind.ACCESS: _(
+        "将汇总该客户在各模块的个人信息，生成 JSON 与 Excel 副本（zip），供下载后提供给本人。"
+    ),
     RequestKind.CORRECT: _("将按请求更正客户档案中的个人信息，完成后请求中不再保留新值。"),
     RequestKind.DELETE: _(
         "将匿名化该客户的个人信息：姓名、手机号、邮箱、生日清空，平台买家ID替换为不可逆标识，"
@@ -97,7 +100,9 @@ class DueFilter(admin.SimpleListFilter):
 
 
 class RequestCreateForm(forms.Form):
-    kind = forms.ChoiceField(label=_("请求类型"), choices=RequestKind.choices, widget=UnfoldAdminSelectWidget())
+    kind = forms.ChoiceField(
+        label=_("请求类型"), choices=RequestKind.choices, widget=UnfoldAdminSelectWidget()
+    )
     channel = forms.ChoiceField(
         label=_("受理渠道"), choices=RequestChannel.choices, widget=UnfoldAdminSelectWidget()
     )
@@ -112,16 +117,31 @@ class RequestCreateForm(forms.Form):
         widget=UnfoldAdminTextInputWidget(),
         help_text=_("按手机号摘要查找客户；也可填平台买家ID或客户编号"),
     )
-    buyer_id = forms.CharField(label=_("平台买家ID"), max_length=100, required=False, widget=UnfoldAdminTextInputWidget())
-    customer_id = forms.IntegerField(label=_("客户编号"), required=False, min_value=1, widget=UnfoldAdminTextInputWidget())
-    received_at = forms.SplitDateTimeField(
-        label=_("受理时间"), required=False, widget=UnfoldAdminSplitDateTimeWidget(), help_text=_("留空为现在")
+    buyer_id = forms.CharField(
+        label=_("平台买家ID"), max_length=100, required=False, widget=UnfoldAdminTextInputWidget()
     )
-    new_name = forms.CharField(label=_("更正后的姓名"), max_length=100, required=False, widget=UnfoldAdminTextInputWidget())
-    new_phone = forms.CharField(label=_("更正后的手机号"), max_length=30, required=False, widget=UnfoldAdminTextInputWidget())
-    new_email = forms.CharField(label=_("更正后的邮箱"), max_length=200, required=False, widget=UnfoldAdminTextInputWidget())
+    customer_id = forms.IntegerField(
+        label=_("客户编号"), required=False, min_value=1, widget=UnfoldAdminTextInputWidget()
+    )
+    received_at = forms.SplitDateTimeField(
+        label=_("受理时间"),
+        required=False,
+        widget=UnfoldAdminSplitDateTimeWidget(),
+        help_text=_("留空为现在"),
+    )
+    new_name = forms.CharField(
+        label=_("更正后的姓名"), max_length=100, required=False, widget=UnfoldAdminTextInputWidget()
+    )
+    new_phone = forms.CharField(
+        label=_("更正后的手机号"), max_length=30, required=False, widget=UnfoldAdminTextInputWidget()
+    )
+    new_email = forms.CharField(
+        label=_("更正后的邮箱"), max_length=200, required=False, widget=UnfoldAdminTextInputWidget()
+    )
     new_birthday = forms.DateField(label=_("更正后的生日"), required=False, widget=UnfoldAdminDateWidget())
-    note = forms.CharField(label=_("备注"), max_length=500, required=False, widget=UnfoldAdminTextInputWidget())
+    note = forms.CharField(
+        label=_("备注"), max_length=500, required=False, widget=UnfoldAdminTextInputWidget()
+    )
 
     def corrections(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -134,7 +154,12 @@ class RequestCreateForm(forms.Form):
         return {key: value for key, value in values.items() if value}
 
     def show_refusal(self, error: DomainError) -> None:
-        names = {"customer": "phone", "corrections": "new_name", "name": "new_name", "birthday": "new_birthday"}
+        names = {
+            "customer": "phone",
+            "corrections": "new_name",
+            "name": "new_name",
+            "birthday": "new_birthday",
+        }
         for name, text in error.fields.items():
             field = names.get(name, name)
             if field in self.fields:
@@ -153,7 +178,16 @@ class IdentityForm(forms.Form):
 
 @admin.register(PersonalDataRequest)
 class PersonalDataRequestAdmin(ShopOpsModelAdmin):
-    list_display = ("id", "kind", "customer_shown", "requester", "channel", "status", "received_shown", "due_shown")
+    list_display = (
+        "id",
+        "kind",
+        "customer_shown",
+        "requester",
+        "channel",
+        "status",
+        "received_shown",
+        "due_shown",
+    )
     list_filter = (DueFilter, ("status", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter))
     list_before_template = "admin/privacy/personaldatarequest/retention.html"
     search_fields = ("=id",)
@@ -199,10 +233,18 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
         "download_shown",
         "timeline_shown",
     )
-    actions_detail = ["verify_request", "identity_request", "complete_request", "reject_request", "download_export"]
+    actions_detail = [
+        "verify_request",
+        "identity_request",
+        "complete_request",
+        "reject_request",
+        "download_export",
+    ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PersonalDataRequest]:
-        queryset = super().get_queryset(request).select_related("customer", "identity_verified_by", "handled_by")
+        queryset = (
+            super().get_queryset(request).select_related("customer", "identity_verified_by", "handled_by")
+        )
         return queryset.filter(customer__in=visible_customers(request.user))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -221,7 +263,11 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
         text = f"{name or _('（无姓名）')} · #{customer.pk}"
         if not self._viewer or not self._viewer.has_perm("customers.view_customer"):
             return text
-        return format_html('<a class="text-primary-600" href="{}">{}</a>', reverse("admin:customers_customer_change", args=[customer.pk]), text)
+        return format_html(
+            '<a class="text-primary-600" href="{}">{}</a>',
+            reverse("admin:customers_customer_change", args=[customer.pk]),
+            text,
+        )
 
     @admin.display(description=_("受理时间"), ordering="received_at")
     def received_shown(self, request_row: PersonalDataRequest) -> str:
@@ -234,16 +280,24 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
             return shown
         left = request_row.due_at - timezone.now()
         if left < dt.timedelta(0):
-            return format_html('<span class="text-red-600 font-semibold" data-testid="overdue">{} {}</span>', shown, _("已超期"))
+            return format_html(
+                '<span class="text-red-600 font-semibold" data-testid="overdue">{} {}</span>',
+                shown,
+                _("已超期"),
+            )
         if left < dt.timedelta(days=SOON_DAYS):
-            return format_html('<span class="text-orange-600 font-semibold">{} {}</span>', shown, _("即将到期"))
+            return format_html(
+                '<span class="text-orange-600 font-semibold">{} {}</span>', shown, _("即将到期")
+            )
         return shown
 
     @admin.display(description=_("身份核验"))
     def identity_shown(self, request_row: PersonalDataRequest) -> str:
         if request_row.identity_verified_at is None:
             return str(_("尚未核验"))
-        who = request_row.identity_verified_by.get_username() if request_row.identity_verified_by else _("系统")
+        who = (
+            request_row.identity_verified_by.get_username() if request_row.identity_verified_by else _("系统")
+        )
         return f"{local_time(request_row.identity_verified_at)} · {request_row.identity_method} · {who}"
 
     @admin.display(description=_("更正内容"))
@@ -275,22 +329,41 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
         if not self._viewer or not self._viewer.has_perm(CHANGE_PERMISSION):
             return _("已生成（下载需处理权限）")
         url = reverse("admin:privacy_personaldatarequest_download_export", args=[request_row.pk])
-        return format_html('<a class="text-primary-600" href="{}" data-testid="download-export">{}</a>', url, _("下载副本（zip）"))
+        return format_html(
+            '<a class="text-primary-600" href="{}" data-testid="download-export">{}</a>',
+            url,
+            _("下载副本（zip）"),
+        )
 
     @admin.display(description=_("处理记录"))
     def timeline_shown(self, request_row: PersonalDataRequest) -> Any:
         rows = []
         for entry in audit.history(request_row).order_by("created_at", "pk"):
             who = entry.actor.get_username() if entry.actor else _("系统")
-            rows.append((local_time(entry.created_at), STEP_ACTIONS.get(entry.action, entry.action), who, entry.reason))
+            rows.append(
+                (
+                    local_time(entry.created_at),
+                    STEP_ACTIONS.get(entry.action, entry.action),
+                    who,
+                    entry.reason,
+                )
+            )
         if not rows:
             return "-"
         return format_html(
             '<ol class="flex flex-col gap-1" data-testid="request-timeline">{}</ol>',
-            format_html_join("", '<li><span class="tabular-nums text-base-500">{}</span> · <b>{}</b> · {} {}</li>', rows),
+            format_html_join(
+                "", '<li><span class="tabular-nums text-base-500">{}</span> · <b>{}</b> · {} {}</li>', rows
+            ),
         )
 
-    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> HttpResponse:
         self._viewer = request.user  # masking and links depend on who looks
         return super().changeform_view(request, object_id, form_url, extra_context)
 
@@ -391,7 +464,9 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
             description=_("请核对请求人是否为客户本人（如向下单手机号发送验证码），核验通过后再处理请求。"),
         )
 
-    @action(description=_("身份核验通过"), url_path="identity", permissions=["identity"], icon="verified_user")
+    @action(
+        description=_("身份核验通过"), url_path="identity", permissions=["identity"], icon="verified_user"
+    )
     def identity_request(self, request: HttpRequest, object_id: str) -> HttpResponse:
         form = IdentityForm(request.POST or None)
         return self._form_step(
@@ -400,14 +475,16 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
             name="identity_request",
             title=_("身份核验通过"),
             form=form,
-            run=lambda row: services.confirm_identity(actor=request.user, request_id=row.pk, method=form.cleaned_data["method"]),
+            run=lambda row: services.confirm_identity(
+                actor=request.user, request_id=row.pk, method=form.cleaned_data["method"]
+            ),
             done=_("身份已核验，请求进入处理中"),
         )
 
     @action(description=_("完成处理"), url_path="complete", permissions=["complete"], icon="task_alt")
     def complete_request(self, request: HttpRequest, object_id: str) -> HttpResponse:
         row = self.get_object_or_404(request, object_id)
-        description = COMPLETE_DESCRIPTIONS[RequestKind(row.kind)]
+        description = str(COMPLETE_DESCRIPTIONS[RequestKind(row.kind)])
         block = services.deletion_block(row.customer) if row.kind == RequestKind.DELETE else None
         if block is not None:
             description = f"{description} {block.message}"
@@ -433,12 +510,14 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
             name="reject_request",
             title=_("拒绝请求"),
             form=form,
-            run=lambda row: services.reject_request(actor=request.user, request_id=row.pk, reason=form.cleaned_data["reason"]),
+            run=lambda row: services.reject_request(
+                actor=request.user, request_id=row.pk, reason=form.cleaned_data["reason"]
+            ),
             done=_("请求已拒绝"),
         )
 
     @action(description=_("下载副本"), url_path="download", permissions=["download"], icon="download")
-    def download_export(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def download_export(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         row = self.get_object_or_404(request, object_id)
         try:
             handle, filename = services.open_export(actor=request.user, request_id=row.pk)
@@ -480,7 +559,9 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
             data = form.cleaned_data
             try:
                 customer = services.find_customer(
-                    customer_id=data.get("customer_id"), phone=data.get("phone") or "", buyer_id=data.get("buyer_id") or ""
+                    customer_id=data.get("customer_id"),
+                    phone=data.get("phone") or "",
+                    buyer_id=data.get("buyer_id") or "",
                 )
                 if not visible_customers(request.user).filter(pk=customer.pk).exists():
                     raise NotFound("没有找到这位客户", fields={"customer": "不存在"})
@@ -498,7 +579,11 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
             except DomainError as error:
                 form.show_refusal(error)
             else:
-                messages.success(request, _("个人信息请求 %(id)s 已受理，处理期限 %(due)s") % {"id": row.pk, "due": local_time(row.due_at)})
+                messages.success(
+                    request,
+                    _("个人信息请求 %(id)s 已受理，处理期限 %(due)s")
+                    % {"id": row.pk, "due": local_time(row.due_at)},
+                )
                 return self._back(row)
         context = {
             **self.admin_site.each_context(request),

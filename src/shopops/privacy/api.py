@@ -23,7 +23,13 @@ from shopops.core.errors import InvalidInput, NotFound
 from shopops.core.pii import shown
 from shopops.customers.queries import visible_customers
 from shopops.privacy import services
-from shopops.privacy.models import OPEN_REQUEST_STATUSES, PersonalDataRequest, RequestChannel, RequestKind, RequestStatus
+from shopops.privacy.models import (
+    OPEN_REQUEST_STATUSES,
+    PersonalDataRequest,
+    RequestChannel,
+    RequestKind,
+    RequestStatus,
+)
 
 router = Router(tags=["privacy"])
 
@@ -101,7 +107,9 @@ class AdvanceIn(Schema):
     action: Literal["verify", "confirm_identity", "complete", "reject"] = Field(
         description="verify 开始核验身份 → confirm_identity 核验通过 → complete 完成处理; reject 拒绝 from any open step"
     )
-    method: PlainText = Field("", max_length=200, description="how the identity was verified (confirm_identity)")
+    method: PlainText = Field(
+        "", max_length=200, description="how the identity was verified (confirm_identity)"
+    )
     reason: PlainText = Field("", max_length=300, description="why the request is refused (reject)")
 
 
@@ -149,7 +157,9 @@ def get_request(request: HttpRequest, request_id: ObjectId) -> PersonalDataReque
 @requires(ADD)
 def create_request(request: HttpRequest, payload: RequestIn) -> Status[PersonalDataRequest]:
     """Register a request (已受理) for a customer found by profile id, phone or platform buyer id."""
-    customer = services.find_customer(customer_id=payload.customer_id, phone=payload.phone, buyer_id=payload.buyer_id)
+    customer = services.find_customer(
+        customer_id=payload.customer_id, phone=payload.phone, buyer_id=payload.buyer_id
+    )
     if not visible_customers(acting_user(request)).filter(pk=customer.pk).exists():
         raise NotFound("没有找到这位客户", fields={"customer": "不存在"})
     corrections = payload.corrections.dict(exclude_none=True) if payload.corrections else {}
@@ -181,13 +191,19 @@ def advance_request(request: HttpRequest, request_id: ObjectId, payload: Advance
         return services.complete_request(actor=actor, request_id=row.pk)
     if payload.action == "reject":
         return services.reject_request(actor=actor, request_id=row.pk, reason=payload.reason)
-    raise InvalidInput("未知的处理步骤", fields={"action": "无效"})  # pragma: no cover - Literal refuses first
+    raise InvalidInput(
+        "未知的处理步骤", fields={"action": "无效"}
+    )  # pragma: no cover - Literal refuses first
 
 
 @router.get(
     "/privacy/requests/{request_id}/export",
     response={200: None, **ERROR_RESPONSES},
-    openapi_extra={"responses": {"200": {"description": "the copy (zip: JSON + XLSX)", "content": {"application/zip": {}}}}},
+    openapi_extra={
+        "responses": {
+            "200": {"description": "the copy (zip: JSON + XLSX)", "content": {"application/zip": {}}}
+        }
+    },
 )
 @requires(CHANGE)
 def download_export(request: HttpRequest, request_id: ObjectId) -> FileResponse:

@@ -120,7 +120,9 @@ class PersonalDataRequest(models.Model):
         verbose_name_plural = _("个人信息请求")
         ordering = ["due_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(due_at__gte=models.F("received_at")), name="privacy_due_after_received"),
+            models.CheckConstraint(
+                condition=Q(due_at__gte=models.F("received_at")), name="privacy_due_after_received"
+            ),
             models.CheckConstraint(
                 condition=~Q(status="rejected") | ~Q(rejection_reason=""), name="privacy_rejection_has_reason"
             ),

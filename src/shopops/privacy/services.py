@@ -69,7 +69,9 @@ def find_customer(*, customer_id: int | None = None, phone: str = "", buyer_id: 
     elif phone.strip():
         hashed = phone_hash(phone)
         if not hashed:
-            raise InvalidInput("手机号无法识别（虚拟号或打码号不能用来查找客户）", fields={"phone": "请填写完整手机号"})
+            raise InvalidInput(
+                "手机号无法识别（虚拟号或打码号不能用来查找客户）", fields={"phone": "请填写完整手机号"}
+            )
         customer = Customer.objects.filter(phone_hash=hashed).order_by("pk").first()
     elif buyer_id.strip():
         wanted = {buyer_id.strip(), platform_buyer_id(buyer_id)}
@@ -88,14 +90,16 @@ def _clean_corrections(kind: str, corrections: dict[str, Any] | None) -> dict[st
         return {}
     unknown = sorted(set(values) - set(CORRECTABLE_FIELDS))
     if unknown:
-        raise InvalidInput("只能更正姓名、手机号、邮箱和生日", fields={name: "不可更正" for name in unknown})
+        raise InvalidInput("只能更正姓名、手机号、邮箱和生日", fields=dict.fromkeys(unknown, "不可更正"))
     if not values:
         raise InvalidInput("更正请求须填写要更正的内容", fields={"corrections": "至少填写一项"})
     if "birthday" in values:
         try:
             values["birthday"] = dt.date.fromisoformat(str(values["birthday"])).isoformat()
         except ValueError as error:
-            raise InvalidInput("生日格式应为 YYYY-MM-DD", fields={"birthday": "格式应为 YYYY-MM-DD"}) from error
+            raise InvalidInput(
+                "生日格式应为 YYYY-MM-DD", fields={"birthday": "格式应为 YYYY-MM-DD"}
+            ) from error
     return {key: str(value).strip() for key, value in values.items()}
 
 
@@ -174,7 +178,10 @@ def _step(
 def start_verification(*, actor: Any, request_id: int) -> PersonalDataRequest:
     """已受理 → 核验身份: someone is checking that the requester is the person."""
     return _step(
-        actor=actor, request_id=request_id, status=RequestStatus.VERIFYING, action="personal_data_request.verifying"
+        actor=actor,
+        request_id=request_id,
+        status=RequestStatus.VERIFYING,
+        action="personal_data_request.verifying",
     )
 
 
@@ -238,7 +245,9 @@ def export_archive(sections: dict[str, list[dict[str, str]]]) -> bytes:
     import xlsxwriter
 
     workbook_bytes = io.BytesIO()
-    workbook = xlsxwriter.Workbook(workbook_bytes, {"strings_to_numbers": False, "strings_to_formulas": False})
+    workbook = xlsxwriter.Workbook(
+        workbook_bytes, {"strings_to_numbers": False, "strings_to_formulas": False}
+    )
     bold = workbook.add_format({"bold": True})
     used: set[str] = set()
     for title, rows in sections.items():
@@ -287,7 +296,9 @@ def anonymise_customer(
     with transaction.atomic():
         block = deletion_block(customer)
         if block is not None:
-            raise Conflict(block.message, fields={"customer": block.message}, code="customer_has_open_business")
+            raise Conflict(
+                block.message, fields={"customer": block.message}, code="customer_has_open_business"
+            )
         changed = sum(int(rows) for rows in call_all("personal_data", "anonymise", customer))
         erasure, created = Erasure.objects.get_or_create(
             customer=customer, defaults={"reason": reason, "request": request, "rows_changed": changed}
@@ -300,7 +311,7 @@ def anonymise_customer(
                 action="customer.anonymised",
                 instance=customer,
                 changes={"rows_changed": [0, changed], "reason": ["", reason]},
-                reason=ErasureReason(reason).label,
+                reason=str(ErasureReason(reason).label),
             )
     return changed
 
@@ -314,12 +325,19 @@ def _complete(actor: Any, request: PersonalDataRequest) -> None:
         request.result = f"已生成个人信息副本（{len(content) // 1024 + 1} KB）"
     elif request.kind == RequestKind.CORRECT:
         changed = customer_data.correct(
-            actor=actor, customer=customer, changes=dict(request.corrections), reason=f"个人信息请求 #{request.pk}"
+            actor=actor,
+            customer=customer,
+            changes=dict(request.corrections),
+            reason=f"个人信息请求 #{request.pk}",
         )
-        request.corrections = dict.fromkeys(request.corrections, "")  # the new values live in the profile only
+        request.corrections = dict.fromkeys(
+            request.corrections, ""
+        )  # the new values live in the profile only
         request.result = f"已更正 {len(changed)} 项" if changed else "资料与请求一致，无需更正"
     else:
-        rows = anonymise_customer(actor=actor, customer=customer, reason=ErasureReason.REQUEST, request=request)
+        rows = anonymise_customer(
+            actor=actor, customer=customer, reason=ErasureReason.REQUEST, request=request
+        )
         request.result = f"已匿名化 {rows} 条记录，交易记录与统计数据保留"
         # the request itself keeps only what proves it was answered
         request.requester = mask(PIIKind.NAME, request.requester)
@@ -344,12 +362,14 @@ def open_export(*, actor: Any, request_id: int) -> tuple[Any, str]:
     request = PersonalDataRequest.objects.filter(pk=request_id).first()
     if request is None:
         raise NotFound("个人信息请求不存在", fields={"request_id": "不存在"})
-    if request.kind != RequestKind.ACCESS or request.status != RequestStatus.COMPLETED or not request.export_file:
+    if (
+        request.kind != RequestKind.ACCESS
+        or request.status != RequestStatus.COMPLETED
+        or not request.export_file
+    ):
         raise Conflict("这个请求没有可下载的导出文件", code="no_export_file")
     handle = request.export_file.open("rb")
-    audit.record(
-        actor=actor, action="personal_data_request.export_downloaded", instance=request, changes={}
-    )
+    audit.record(actor=actor, action="personal_data_request.export_downloaded", instance=request, changes={})
     return handle, f"{EXPORT_BASENAME}-{request.pk}.zip"
 
 

@@ -20,5 +20,8 @@ def apply_retention() -> None:
         result = services.apply_retention(actor="job:privacy-retention")
     if result.due:
         logger.info(
-            "retention: %d due, %d anonymised, %d skipped (open business)", result.due, result.anonymised, result.skipped
+            "retention: %d due, %d anonymised, %d skipped (open business)",
+            result.due,
+            result.anonymised,
+            result.skipped,
         )

@@ -35,7 +35,9 @@ class Person:
     shops: list[Shop]
 
 
-def create_customer(*, phone: str = PHONE, name: str = "张三", email: str = "zhangsan@example.com") -> Customer:
+def create_customer(
+    *, phone: str = PHONE, name: str = "张三", email: str = "zhangsan@example.com"
+) -> Customer:
     number = next(_sequence)
     customer = Customer.objects.create(
         name=name, phone=phone, phone_hash=phone_hash(phone), email=email, birthday=dt.date(1990, 5, 17)
@@ -44,7 +46,9 @@ def create_customer(*, phone: str = PHONE, name: str = "张三", email: str = "z
     return customer
 
 
-def give_order(customer: Customer, shop: Shop, *, paid_at: dt.datetime, price: str, status: str = OrderStatus.COMPLETED) -> Order:
+def give_order(
+    customer: Customer, shop: Shop, *, paid_at: dt.datetime, price: str, status: str = OrderStatus.COMPLETED
+) -> Order:
     order = create_order(shop=shop, lines=[Line(None, 2, Decimal(price))], status=status, paid_at=paid_at)
     account = customer.accounts.first()
     Order.objects.filter(pk=order.pk).update(
@@ -66,7 +70,9 @@ def give_order(customer: Customer, shop: Shop, *, paid_at: dt.datetime, price: s
     )
     order.refresh_from_db()
     last = max(filter(None, [customer.last_order_at, order.placed_at]))
-    Customer.objects.filter(pk=customer.pk).update(last_order_at=last, first_order_at=customer.first_order_at or order.placed_at)
+    Customer.objects.filter(pk=customer.pk).update(
+        last_order_at=last, first_order_at=customer.first_order_at or order.placed_at
+    )
     return order
 
 
@@ -81,7 +87,12 @@ def create_person(*, now: dt.datetime | None = None) -> Person:
         give_order(customer, shops[1], paid_at=now - dt.timedelta(days=20), price="120.00"),
         give_order(customer, shops[0], paid_at=now - dt.timedelta(days=10), price="35.50"),
     ]
-    case = apply(orders[0], kind=CaseKind.REFUND_ONLY, description=f"坏了，联系 {PHONE}", requested_amount=Decimal("30.00"))
+    case = apply(
+        orders[0],
+        kind=CaseKind.REFUND_ONLY,
+        description=f"坏了，联系 {PHONE}",
+        requested_amount=Decimal("30.00"),
+    )
     aftersales_services.approve_case(actor=None, case_id=case.pk, note=f"已电话 {PHONE} 沟通")
     aftersales_services.refund_case(actor=None, case_id=case.pk)
     case.refresh_from_db()
@@ -95,7 +106,10 @@ def create_person(*, now: dt.datetime | None = None) -> Person:
     )
     ShipmentLine.objects.create(shipment=shipment, order_line=orders[1].lines.get(), quantity=2)
     TrackingEvent.objects.create(
-        shipment=shipment, occurred_at=now - dt.timedelta(days=18), state="3", description="已签收，签收人：张三"
+        shipment=shipment,
+        occurred_at=now - dt.timedelta(days=18),
+        state="3",
+        description="已签收，签收人：张三",
     )
     customer.refresh_from_db()
     return Person(customer=customer, orders=orders, case=case, shipment=shipment, shops=shops)

@@ -30,7 +30,9 @@ def test_the_list_and_page_show_labels_and_steps_by_permission(make_user):
     listed = logged_in(service).get(CHANGELIST)
     assert listed.status_code == 200
     text = listed.content.decode()
-    assert "删除" in text and "已受理" in text and "在线客服" in text
+    assert "删除" in text
+    assert "已受理" in text
+    assert "在线客服" in text
     assert 'data-testid="retention-summary"' in text
     page = logged_in(service).get(change_url(row)).content.decode()
     assert reverse("admin:privacy_personaldatarequest_verify_request", args=[row.pk]) in page
@@ -38,9 +40,12 @@ def test_the_list_and_page_show_labels_and_steps_by_permission(make_user):
     # and operations sees the page without steps
     page = logged_in(operations).get(change_url(row)).content.decode()
     assert reverse("admin:privacy_personaldatarequest_verify_request", args=[row.pk]) not in page
-    assert logged_in(operations).post(
-        reverse("admin:privacy_personaldatarequest_verify_request", args=[row.pk]), {"step": "apply"}
-    ).status_code == 403
+    assert (
+        logged_in(operations)
+        .post(reverse("admin:privacy_personaldatarequest_verify_request", args=[row.pk]), {"step": "apply"})
+        .status_code
+        == 403
+    )
     # and a warehouse user sees nothing
     assert logged_in(make_user("warehouse")).get(CHANGELIST).status_code == 403
     row.refresh_from_db()
@@ -71,12 +76,16 @@ def test_registering_a_request_finds_the_customer_by_phone(make_user):
     client = logged_in(make_user("customer_service"))
     add = reverse("admin:privacy_personaldatarequest_add")
     assert client.get(add).status_code == 200
-    missing = client.post(add, {"kind": "access", "channel": "phone", "requester": "张三", "phone": "13999999999"})
+    missing = client.post(
+        add, {"kind": "access", "channel": "phone", "requester": "张三", "phone": "13999999999"}
+    )
     assert "没有找到这位客户" in missing.content.decode()
     response = client.post(add, {"kind": "access", "channel": "phone", "requester": "张三", "phone": PHONE})
     row = PersonalDataRequest.objects.get()
-    assert response.status_code == 302 and response["Location"] == change_url(row)
-    assert row.customer == person.customer and row.created_by is not None
+    assert response.status_code == 302
+    assert response["Location"] == change_url(row)
+    assert row.customer == person.customer
+    assert row.created_by is not None
     assert logged_in(make_user("operations")).get(add).status_code == 403
 
 
@@ -85,10 +94,13 @@ def test_the_copy_downloads_for_the_handler_only(make_user):
     row = verified(create_request(person.customer, kind=RequestKind.ACCESS))
     service = make_user("customer_service")
     client = logged_in(service)
-    client.post(reverse("admin:privacy_personaldatarequest_complete_request", args=[row.pk]), {"step": "apply"})
+    client.post(
+        reverse("admin:privacy_personaldatarequest_complete_request", args=[row.pk]), {"step": "apply"}
+    )
     download = reverse("admin:privacy_personaldatarequest_download_export", args=[row.pk])
     response = client.get(download)
-    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
     assert AuditEntry.objects.filter(action="personal_data_request.export_downloaded").count() == 1
     assert logged_in(make_user("operations")).get(download).status_code == 403
 
@@ -99,7 +111,9 @@ def test_overdue_filter_and_retention_page(make_user, settings):
     from django.utils import timezone
 
     person = create_person()
-    late = create_request(person.customer, kind=RequestKind.ACCESS, received_at=timezone.now() - dt.timedelta(days=20))
+    late = create_request(
+        person.customer, kind=RequestKind.ACCESS, received_at=timezone.now() - dt.timedelta(days=20)
+    )
     create_request(person.customer, kind=RequestKind.ACCESS)
     client = logged_in(make_user("customer_service"))
     overdue = client.get(CHANGELIST + "?due=overdue").context["cl"].result_list
@@ -123,6 +137,8 @@ def test_the_customer_profile_panel_lists_the_requests(make_user, rf):
     request = rf.get("/")
     request.user = make_user("operations")
     [panel] = panels(request, person.customer)
-    assert panel.title == "个人信息请求" and "删除" in panel.body and "已受理" in panel.body
+    assert panel.title == "个人信息请求"
+    assert "删除" in panel.body
+    assert "已受理" in panel.body
     request.user = make_user("warehouse")
     assert panels(request, person.customer) == []

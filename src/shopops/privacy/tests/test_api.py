@@ -18,7 +18,13 @@ def test_customer_service_registers_and_handles_a_copy_request(make_user, api_cl
     # when a copy request is registered by phone and taken through the workflow
     created = client.post(
         URL,
-        {"kind": "access", "channel": "phone", "requester": "张三", "requester_contact": PHONE, "phone": PHONE},
+        {
+            "kind": "access",
+            "channel": "phone",
+            "requester": "张三",
+            "requester_contact": PHONE,
+            "phone": PHONE,
+        },
         content_type="application/json",
     )
     assert created.status_code == 201, created.content
@@ -31,9 +37,12 @@ def test_customer_service_registers_and_handles_a_copy_request(make_user, api_cl
     )
     request_id = body["id"]
     for step, extra in (("verify", {}), ("confirm_identity", {"method": "短信验证码"}), ("complete", {})):
-        response = client.post(f"{URL}/{request_id}/advance", {"action": step, **extra}, content_type="application/json")
+        response = client.post(
+            f"{URL}/{request_id}/advance", {"action": step, **extra}, content_type="application/json"
+        )
         assert response.status_code == 200, response.content
-    assert response.json()["status"] == "completed" and response.json()["has_export"] is True
+    assert response.json()["status"] == "completed"
+    assert response.json()["has_export"] is True
     # then the copy downloads as a zip holding the person's phone
     download = client.get(f"{URL}/{request_id}/export")
     assert download.status_code == 200
@@ -53,9 +62,14 @@ def test_operations_may_read_but_not_handle_or_download(make_user, api_client_fo
     assert [(item["id"], item["requester"]) for item in listed.json()["items"]] == [(row.pk, "张**")]
     # and advancing, creating and downloading are refused in Chinese, with nothing changed
     refused = client.post(f"{URL}/{row.pk}/advance", {"action": "verify"}, content_type="application/json")
-    assert refused.status_code == 403 and refused.json()["message"].startswith("没有权限")
+    assert refused.status_code == 403
+    assert refused.json()["message"].startswith("没有权限")
     assert client.get(f"{URL}/{row.pk}/export").status_code == 403
-    created = client.post(URL, {"kind": "access", "channel": "phone", "requester": "x", "phone": PHONE}, content_type="application/json")
+    created = client.post(
+        URL,
+        {"kind": "access", "channel": "phone", "requester": "x", "phone": PHONE},
+        content_type="application/json",
+    )
     assert created.status_code == 403
     row.refresh_from_db()
     assert row.status == RequestStatus.RECEIVED
@@ -75,20 +89,35 @@ def test_errors_are_4xx_with_chinese_messages(make_user, api_client_for):
     client = api_client_for(make_user("customer_service"))
     row = create_request(person.customer, kind=RequestKind.DELETE)
     # an unknown phone
-    missing = client.post(URL, {"kind": "access", "channel": "phone", "requester": "张三", "phone": "13999999999"}, content_type="application/json")
-    assert missing.status_code == 404 and missing.json()["message"] == "没有找到这位客户"
+    missing = client.post(
+        URL,
+        {"kind": "access", "channel": "phone", "requester": "张三", "phone": "13999999999"},
+        content_type="application/json",
+    )
+    assert missing.status_code == 404
+    assert missing.json()["message"] == "没有找到这位客户"
     # no way to find the customer
-    nothing = client.post(URL, {"kind": "access", "channel": "phone", "requester": "张三"}, content_type="application/json")
-    assert nothing.status_code == 422 and nothing.json()["fields"] == {"customer": "必填其一"}
+    nothing = client.post(
+        URL, {"kind": "access", "channel": "phone", "requester": "张三"}, content_type="application/json"
+    )
+    assert nothing.status_code == 422
+    assert nothing.json()["fields"] == {"customer": "必填其一"}
     # a correction without values
-    empty = client.post(URL, {"kind": "correct", "channel": "phone", "requester": "张三", "phone": PHONE}, content_type="application/json")
-    assert empty.status_code == 422 and empty.json()["message"] == "更正请求须填写要更正的内容"
+    empty = client.post(
+        URL,
+        {"kind": "correct", "channel": "phone", "requester": "张三", "phone": PHONE},
+        content_type="application/json",
+    )
+    assert empty.status_code == 422
+    assert empty.json()["message"] == "更正请求须填写要更正的内容"
     # completing before verifying
     early = client.post(f"{URL}/{row.pk}/advance", {"action": "complete"}, content_type="application/json")
-    assert early.status_code == 409 and early.json()["message"] == "请求当前为“已受理”，不能改为“已完成”"
+    assert early.status_code == 409
+    assert early.json()["message"] == "请求当前为“已受理”，不能改为“已完成”"
     # a rejection without a reason
     bare = client.post(f"{URL}/{row.pk}/advance", {"action": "reject"}, content_type="application/json")
-    assert bare.status_code == 422 and bare.json()["message"] == "拒绝原因不能为空"
+    assert bare.status_code == 422
+    assert bare.json()["message"] == "拒绝原因不能为空"
     # an unknown request, and an export that does not exist
     assert client.get(f"{URL}/999999").status_code == 404
     assert client.get(f"{URL}/{row.pk}/export").json()["message"] == "这个请求没有可下载的导出文件"

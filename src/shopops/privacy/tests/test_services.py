@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.db import connection
-from python_calamine import CalamineWorkbook
 from django.utils import timezone
+from python_calamine import CalamineWorkbook
 
 from shopops.aftersales.models import AfterSaleCase, CaseKind
 from shopops.aftersales.tests.factories import apply
@@ -22,26 +22,51 @@ from shopops.customers.services import phone_hash
 from shopops.orders.models import Order, OrderLine, OrderStatus
 from shopops.privacy import services
 from shopops.privacy.models import Erasure, RequestKind, RequestStatus
-from shopops.privacy.tests.factories import PHONE, create_customer, create_person, create_request, give_order, verified
+from shopops.privacy.tests.factories import (
+    PHONE,
+    create_customer,
+    create_person,
+    create_request,
+    give_order,
+    verified,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def transaction_figures() -> dict[str, object]:
     """Order count, GMV, refunds and per shop/day sums, by plain Python over the order rows."""
-    rows = list(Order.objects.values("pk", "external_id", "shop_id", "paid_at", "paid_amount", "refunded_amount", "is_valid", "customer_id", "placed_at"))
+    rows = list(
+        Order.objects.values(
+            "pk",
+            "external_id",
+            "shop_id",
+            "paid_at",
+            "paid_amount",
+            "refunded_amount",
+            "is_valid",
+            "customer_id",
+            "placed_at",
+        )
+    )
     per_shop_day: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
     for row in rows:
         if row["is_valid"] and row["paid_at"]:
-            per_shop_day[(row["shop_id"], timezone.localtime(row["paid_at"]).date().isoformat())] += row["paid_amount"]
-    lines = sorted(OrderLine.objects.values_list("order_id", "line_no", "sku_id", "merchant_code", "quantity", "amount"))
+            per_shop_day[(row["shop_id"], timezone.localtime(row["paid_at"]).date().isoformat())] += row[
+                "paid_amount"
+            ]
+    lines = sorted(
+        OrderLine.objects.values_list("order_id", "line_no", "sku_id", "merchant_code", "quantity", "amount")
+    )
     return {
         "orders": len(rows),
         "gmv": sum((row["paid_amount"] for row in rows if row["is_valid"]), Decimal(0)),
         "refunds": sum((row["refunded_amount"] for row in rows), Decimal(0)),
         "case_refunds": sum((case.refunded_amount for case in AfterSaleCase.objects.all()), Decimal(0)),
         "per_shop_day": dict(per_shop_day),
-        "records": sorted((row["pk"], row["external_id"], row["customer_id"], row["placed_at"]) for row in rows),
+        "records": sorted(
+            (row["pk"], row["external_id"], row["customer_id"], row["placed_at"]) for row in rows
+        ),
         "lines": lines,
         "buyers": len({row["customer_id"] for row in rows if row["customer_id"]}),
     }
@@ -59,21 +84,31 @@ def test_deletion_anonymises_the_person_and_keeps_every_transaction_figure():
     other = create_customer(phone="13900001111", name="李四", email="lisi@example.com")
     give_order(other, person.shops[0], paid_at=timezone.now() - dt.timedelta(days=5), price="88.00")
     before = transaction_figures()
-    assert before["orders"] == 4 and before["refunds"] == Decimal("30.00")
+    assert before["orders"] == 4
+    assert before["refunds"] == Decimal("30.00")
     request = verified(create_request(person.customer, kind=RequestKind.DELETE))
     # when the deletion is completed
     done = services.complete_request(actor=None, request_id=request.pk)
     # then every transaction figure is the same, computed the same way
     assert transaction_figures() == before
     assert done.status == RequestStatus.COMPLETED
-    assert done.requester == "张**" and done.requester_contact == ""
+    assert done.requester == "张**"
+    assert done.requester_contact == ""
     # and the personal values are gone from the database rows themselves
     customer_row = raw_rows(
-        "SELECT name, phone, phone_hash, email, birthday FROM customers_customer WHERE id = %s", [person.customer.pk]
+        "SELECT name, phone, phone_hash, email, birthday FROM customers_customer WHERE id = %s",
+        [person.customer.pk],
     )
     assert customer_row == [("", "", "", "", None)]
-    buyer_ids = [row[0] for row in raw_rows("SELECT buyer_id FROM customers_customeraccount WHERE customer_id = %s", [person.customer.pk])]
-    assert len(buyer_ids) == 1 and buyer_ids[0].startswith("anon-") and "zhang" not in buyer_ids[0]
+    buyer_ids = [
+        row[0]
+        for row in raw_rows(
+            "SELECT buyer_id FROM customers_customeraccount WHERE customer_id = %s", [person.customer.pk]
+        )
+    ]
+    assert len(buyer_ids) == 1
+    assert buyer_ids[0].startswith("anon-")
+    assert "zhang" not in buyer_ids[0]
     order_rows = raw_rows(
         "SELECT buyer_id, buyer_nick, buyer_email, receiver_name, receiver_phone, receiver_phone_hash, "
         "receiver_phone_last4, receiver_province, receiver_city, receiver_district, receiver_address, "
@@ -84,10 +119,16 @@ def test_deletion_anonymises_the_person_and_keeps_every_transaction_figure():
     for row in order_rows:
         assert str(row[0]).startswith("anon-")
         assert row[1:] == ("", "", "已删除", "", "", "", "浙江省", "杭州市", "", "", "", "", "")
-    case_row = raw_rows("SELECT description, decision_note FROM aftersales_aftersalecase WHERE id = %s", [person.case.pk])
+    case_row = raw_rows(
+        "SELECT description, decision_note FROM aftersales_aftersalecase WHERE id = %s", [person.case.pk]
+    )
     assert case_row == [("（已删除）", "已电话 138****5678 沟通")]
-    assert raw_rows("SELECT note FROM fulfillment_shipment WHERE id = %s", [person.shipment.pk]) == [("收件人：已删除 138****5678",)]
-    assert raw_rows("SELECT description FROM fulfillment_trackingevent WHERE shipment_id = %s", [person.shipment.pk]) == [("已签收，签收人：已删除",)]
+    assert raw_rows("SELECT note FROM fulfillment_shipment WHERE id = %s", [person.shipment.pk]) == [
+        ("收件人：已删除 138****5678",)
+    ]
+    assert raw_rows(
+        "SELECT description FROM fulfillment_trackingevent WHERE shipment_id = %s", [person.shipment.pk]
+    ) == [("已签收，签收人：已删除",)]
     # and the other customer is untouched
     other.refresh_from_db()
     assert (other.name, other.phone, other.phone_hash) == ("李四", "13900001111", phone_hash("13900001111"))
@@ -95,8 +136,13 @@ def test_deletion_anonymises_the_person_and_keeps_every_transaction_figure():
     # and the person can no longer be found by phone, and the erasure is recorded and audited
     assert not Customer.objects.filter(phone_hash=phone_hash(PHONE)).exists()
     erasure = Erasure.objects.get(customer=person.customer)
-    assert erasure.reason == "request" and erasure.request_id == request.pk and erasure.rows_changed == 1 + 1 + 3 + 1 + 2
-    assert AuditEntry.objects.filter(action="customer.anonymised", object_id=str(person.customer.pk)).count() == 1
+    assert erasure.reason == "request"
+    assert erasure.request_id == request.pk
+    assert erasure.rows_changed == 1 + 1 + 3 + 1 + 2
+    assert (
+        AuditEntry.objects.filter(action="customer.anonymised", object_id=str(person.customer.pk)).count()
+        == 1
+    )
 
 
 def test_deletion_keeps_the_datacenter_figures(settings, tmp_path):
@@ -121,12 +167,21 @@ def test_anonymisation_is_idempotent():
     person = create_person()
     first = services.anonymise_customer(actor=None, customer=person.customer, reason="request")
     assert first > 0
-    snapshot = list(Order.objects.filter(customer=person.customer).order_by("pk").values_list("buyer_id", "receiver_name"))
+    snapshot = list(
+        Order.objects.filter(customer=person.customer).order_by("pk").values_list("buyer_id", "receiver_name")
+    )
     # when it is anonymised again
     second = services.anonymise_customer(actor=None, customer=person.customer, reason="request")
     # then nothing changes (the tokens stay the ones given the first time)
     assert second == 0
-    assert list(Order.objects.filter(customer=person.customer).order_by("pk").values_list("buyer_id", "receiver_name")) == snapshot
+    assert (
+        list(
+            Order.objects.filter(customer=person.customer)
+            .order_by("pk")
+            .values_list("buyer_id", "receiver_name")
+        )
+        == snapshot
+    )
     assert Erasure.objects.get(customer=person.customer).rows_changed == first
     assert AuditEntry.objects.filter(action="customer.anonymised").count() == 1
 
@@ -150,7 +205,9 @@ def test_deletion_is_refused_while_an_after_sales_case_is_open():
 
 def test_deletion_is_refused_while_an_order_is_unshipped():
     person = create_person()
-    give_order(person.customer, person.shops[0], paid_at=timezone.now(), price="10.00", status=OrderStatus.PAID)
+    give_order(
+        person.customer, person.shops[0], paid_at=timezone.now(), price="10.00", status=OrderStatus.PAID
+    )
     with pytest.raises(Conflict, match="1 个订单尚未发货完成"):
         services.anonymise_customer(actor=None, customer=person.customer, reason="request")
 
@@ -183,7 +240,9 @@ def test_export_holds_each_apps_section_in_json_and_xlsx():
             "创建时间": sections["客户"][0]["创建时间"],
         }
     ]
-    assert sorted(row["平台订单号"] for row in sections["订单"]) == sorted(order.external_id for order in person.orders)
+    assert sorted(row["平台订单号"] for row in sections["订单"]) == sorted(
+        order.external_id for order in person.orders
+    )
     assert {row["订单状态"] for row in sections["订单"]} == {"交易成功"}
     assert sections["售后单"][0]["类型"] == "仅退款"
     assert sections["物流轨迹"][0]["描述"] == "已签收，签收人：张三"
@@ -193,13 +252,22 @@ def test_export_holds_each_apps_section_in_json_and_xlsx():
     numbers = sorted(row[header.index("平台订单号")] for row in rows)
     assert numbers == sorted(order.external_id for order in person.orders)
     # and the download is audited
-    assert AuditEntry.objects.filter(action="personal_data_request.export_downloaded", object_id=str(request.pk)).count() == 1
+    assert (
+        AuditEntry.objects.filter(
+            action="personal_data_request.export_downloaded", object_id=str(request.pk)
+        ).count()
+        == 1
+    )
 
 
 def test_correction_changes_the_profile_and_the_audit_keeps_no_values():
     # given a correction request for a new phone number and name
     person = create_person()
-    request = verified(create_request(person.customer, kind=RequestKind.CORRECT, corrections={"phone": "13700002222", "name": "张三丰"}))
+    request = verified(
+        create_request(
+            person.customer, kind=RequestKind.CORRECT, corrections={"phone": "13700002222", "name": "张三丰"}
+        )
+    )
     # when it is completed
     done = services.complete_request(actor=None, request_id=request.pk)
     # then the profile and its phone hash follow, and the request keeps only the field names
@@ -242,8 +310,16 @@ def test_workflow_steps_follow_the_order_and_each_is_audited():
     with pytest.raises(Conflict):
         services.start_verification(actor=None, request_id=request.pk)
     # then each step left an audit entry
-    actions = list(AuditEntry.objects.filter(object_id=str(request.pk), content_type__model="personaldatarequest").order_by("pk").values_list("action", flat=True))
-    assert actions == ["personal_data_request.received", "personal_data_request.verifying", "personal_data_request.rejected"]
+    actions = list(
+        AuditEntry.objects.filter(object_id=str(request.pk), content_type__model="personaldatarequest")
+        .order_by("pk")
+        .values_list("action", flat=True)
+    )
+    assert actions == [
+        "personal_data_request.received",
+        "personal_data_request.verifying",
+        "personal_data_request.rejected",
+    ]
 
 
 def test_due_days_follow_the_setting(settings):

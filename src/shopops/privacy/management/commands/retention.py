@@ -22,7 +22,9 @@ class Command(BaseCommand):
             result = services.apply_retention(actor="cli:retention", dry_run=options["dry_run"])
         days = services.retention_days()
         if options["dry_run"]:
-            self.stdout.write(f"retention {days} days: {result.due} customer(s) due (dry run, nothing changed)")
+            self.stdout.write(
+                f"retention {days} days: {result.due} customer(s) due (dry run, nothing changed)"
+            )
             return
         self.stdout.write(
             f"retention {days} days: {result.anonymised} customer(s) anonymised, {result.skipped} skipped "
