@@ -80,6 +80,19 @@ def local_time(value: dt.datetime | None) -> str:
     return date_format(timezone.localtime(value), "Y-m-d H:i") if value else "-"
 
 
+def result_text(request_row: PersonalDataRequest) -> Any:
+    """What completing the request did, in the reader's language (the stored `result` is the record)."""
+    if request_row.kind == RequestKind.ACCESS:
+        return _("已生成个人信息副本")
+    if request_row.kind == RequestKind.CORRECT:
+        labels = {"name": _("姓名"), "phone": _("手机号"), "email": _("邮箱"), "birthday": _("生日")}
+        fields = "、".join(str(labels.get(key, key)) for key in request_row.corrections)
+        return _("已更正：%(fields)s") % {"fields": fields or "-"}
+    erasure = Erasure.objects.filter(request=request_row).first()
+    rows = erasure.rows_changed if erasure else 0
+    return _("已匿名化 %(rows)d 条记录，交易记录与统计数据保留") % {"rows": rows}
+
+
 class DueFilter(admin.SimpleListFilter):
     title = _("处理期限")
     parameter_name = "due"
@@ -316,7 +329,9 @@ class PersonalDataRequestAdmin(ShopOpsModelAdmin):
     def result_shown(self, request_row: PersonalDataRequest) -> str:
         if request_row.status == RequestStatus.REJECTED:
             return f"{_('拒绝原因')}：{request_row.rejection_reason}"
-        return request_row.result or "-"
+        if request_row.status != RequestStatus.COMPLETED:
+            return "-"
+        return str(result_text(request_row))
 
     @admin.display(description=_("完成时间"))
     def completed_shown(self, request_row: PersonalDataRequest) -> str:

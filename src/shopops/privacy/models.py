@@ -129,7 +129,7 @@ class PersonalDataRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"个人信息请求 #{self.pk}"
+        return str(_("个人信息请求 #%(id)s") % {"id": self.pk})
 
     def audit_values(self, data: dict[str, object]) -> dict[str, object]:
         """The audit keeps which fields a correction asks for, never the new personal values."""
@@ -172,4 +172,4 @@ class Erasure(models.Model):
         ordering = ["-erased_at", "-id"]
 
     def __str__(self) -> str:
-        return f"匿名化 #{self.pk}"
+        return str(_("匿名化 #%(id)s") % {"id": self.pk})
