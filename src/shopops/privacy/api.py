@@ -201,7 +201,10 @@ def advance_request(request: HttpRequest, request_id: ObjectId, payload: Advance
     response={200: None, **ERROR_RESPONSES},
     openapi_extra={
         "responses": {
-            "200": {"description": "the copy (zip: JSON + XLSX)", "content": {"application/zip": {}}}
+            200: {
+                "description": "The copy: a zip holding personal-data.json and personal-data.xlsx",
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            }
         }
     },
 )
