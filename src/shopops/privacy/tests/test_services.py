@@ -365,3 +365,25 @@ def test_retention_anonymises_customers_inactive_beyond_the_period(settings):
     settings.PRIVACY_RETENTION_DAYS = 10
     with time_machine.travel(start + dt.timedelta(days=3 * 365 + 2), tick=False):
         assert services.apply_retention(actor="job", dry_run=True).due == 1
+
+
+def test_the_command_and_the_nightly_job_apply_the_retention_rule(settings):
+    # given a customer whose last order is older than a 5-day retention period
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from shopops.privacy import tasks
+
+    person = create_person()
+    settings.PRIVACY_RETENTION_DAYS = 5
+    # when the command runs dry
+    out = StringIO()
+    call_command("retention", "--dry-run", stdout=out)
+    # then it counts without changing anything
+    assert out.getvalue().strip() == "retention 5 days: 1 customer(s) due (dry run, nothing changed)"
+    assert Customer.objects.get(pk=person.customer.pk).phone == PHONE
+    # and the nightly job anonymises the customer
+    tasks.apply_retention.call_local()
+    assert Customer.objects.get(pk=person.customer.pk).phone == ""
+    assert Erasure.objects.get(customer=person.customer).reason == "retention"
