@@ -387,3 +387,14 @@ def test_the_command_and_the_nightly_job_apply_the_retention_rule(settings):
     tasks.apply_retention.call_local()
     assert Customer.objects.get(pk=person.customer.pk).phone == ""
     assert Erasure.objects.get(customer=person.customer).reason == "retention"
+
+
+def test_a_merge_moves_the_requests_to_the_kept_profile():
+    from shopops.privacy.customer_merge import merged
+
+    person = create_person()
+    duplicate = create_customer(phone="13500004444", name="张三")
+    row = create_request(duplicate, kind=RequestKind.ACCESS)
+    merged(duplicate, person.customer)
+    row.refresh_from_db()
+    assert row.customer == person.customer
