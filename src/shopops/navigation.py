@@ -168,6 +168,12 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
             (_("积分规则"), "rule", "admin:loyalty_pointsprogram_changelist", "loyalty.view_pointsprogram"),
             # loyalty items (h3) above this line
             # care items (h4) above this line
+            (
+                _("个人信息请求"),
+                "privacy_tip",
+                "admin:privacy_personaldatarequest_changelist",
+                "privacy.view_personaldatarequest",
+            ),
             # privacy items (h5) above this line
         ],
     ),

@@ -135,7 +135,10 @@ AREAS: dict[str, dict[str, object]] = {
         "change_extra": ["loyalty.adjust_points"],
     },
     "care": {"title": "客户关怀", "models": []},
-    "privacy": {"title": "个人信息请求", "models": []},
+    "privacy": {
+        "title": "个人信息请求",
+        "models": [("privacy", "personaldatarequest"), ("privacy", "erasure")],
+    },
     "alerts": {"title": "预警与通知", "models": [("core", "alert"), ("core", "notification")]},
     "audit": {"title": "审计记录", "models": [("core", "auditentry")]},
 }
