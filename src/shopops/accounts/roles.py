@@ -123,7 +123,10 @@ AREAS: dict[str, dict[str, object]] = {
     # issue 12 areas: each app lists its models here
     "segments": {"title": "标签与人群", "models": []},
     "loyalty": {"title": "会员与积分", "models": []},
-    "care": {"title": "客户关怀", "models": []},
+    "care": {
+        "title": "客户关怀",
+        "models": [("care", m) for m in ("consentevent", "messagetemplate", "send", "message", "journey")],
+    },
     "privacy": {"title": "个人信息请求", "models": []},
     "alerts": {"title": "预警与通知", "models": [("core", "alert"), ("core", "notification")]},
     "audit": {"title": "审计记录", "models": [("core", "auditentry")]},

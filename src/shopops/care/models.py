@@ -151,7 +151,12 @@ class Send(models.Model):
         MessageTemplate, verbose_name=_("消息模板"), on_delete=models.PROTECT, related_name="sends"
     )
     journey = models.OneToOneField(
-        Journey, verbose_name=_("自动旅程"), on_delete=models.CASCADE, null=True, blank=True, related_name="send"
+        Journey,
+        verbose_name=_("自动旅程"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="send",
     )
     audience = models.CharField(_("发送对象"), max_length=200, blank=True)
     holdout_percent = models.PositiveSmallIntegerField(_("对照组比例（%）"), default=10)
@@ -201,7 +206,9 @@ class Message(models.Model):
 
     PII_FIELDS = {"recipient": PIIKind.PHONE}
 
-    send = models.ForeignKey(Send, verbose_name=_("发送任务"), on_delete=models.CASCADE, related_name="messages")
+    send = models.ForeignKey(
+        Send, verbose_name=_("发送任务"), on_delete=models.CASCADE, related_name="messages"
+    )
     customer = models.ForeignKey(
         Customer, verbose_name=_("客户"), on_delete=models.CASCADE, related_name="care_messages"
     )

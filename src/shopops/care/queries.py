@@ -57,8 +57,11 @@ def recipients(send: Send) -> tuple[list[tuple[int, dt.datetime]], list[tuple[in
     rows = Message.objects.filter(send=send, reference_at__isnull=False).values_list(
         "customer_id", "reference_at", "is_holdout", "status"
     )
-    sent, held = [], []
+    sent: list[tuple[int, dt.datetime]] = []
+    held: list[tuple[int, dt.datetime]] = []
     for customer_id, reference_at, is_holdout, status in rows:
+        if reference_at is None:
+            continue
         if is_holdout:
             held.append((customer_id, reference_at))
         elif status in SENT_STATES:
@@ -83,7 +86,8 @@ def _spend(people: list[tuple[int, dt.datetime]], days: int) -> list[Decimal]:
             .exclude(status=OrderStatus.CANCELLED)
             .values_list("customer_id", "paid_at", "paid_amount")
         ):
-            orders[customer_id].append((paid_at, amount))
+            if paid_at is not None:
+                orders[customer_id].append((paid_at, amount))
     window = dt.timedelta(days=days)
     return [
         sum((a for paid_at, a in orders[c] if start < paid_at <= start + window), Decimal("0"))
@@ -92,7 +96,9 @@ def _spend(people: list[tuple[int, dt.datetime]], days: int) -> list[Decimal]:
 
 
 def _outcome(spend: list[Decimal]) -> GroupOutcome:
-    return GroupOutcome(customers=len(spend), buyers=sum(1 for s in spend if s > 0), gmv=sum(spend, Decimal("0")))
+    return GroupOutcome(
+        customers=len(spend), buyers=sum(1 for s in spend if s > 0), gmv=sum(spend, Decimal("0"))
+    )
 
 
 def send_result(send: Send, *, now: dt.datetime | None = None) -> list[WindowResult]:
@@ -113,7 +119,9 @@ def send_result(send: Send, *, now: dt.datetime | None = None) -> list[WindowRes
                 rate_lift=stats.proportion_difference(
                     sent_outcome.buyers, sent_outcome.customers, held_outcome.buyers, held_outcome.customers
                 ),
-                gmv_lift=stats.welch_difference([float(s) for s in sent_spend], [float(s) for s in held_spend]),
+                gmv_lift=stats.welch_difference(
+                    [float(s) for s in sent_spend], [float(s) for s in held_spend]
+                ),
                 is_complete=latest is not None and latest + dt.timedelta(days=days) <= now,
             )
         )

@@ -213,7 +213,9 @@ def variables(customer: Customer) -> dict[str, str]:
     return {
         "姓名": customer.name or "顾客",
         "店铺": sms.setting("CARE_SHOP_NAME", "本店"),
-        "最近下单": customer.last_order_at.astimezone(zone).strftime("%Y-%m-%d") if customer.last_order_at else "",
+        "最近下单": customer.last_order_at.astimezone(zone).strftime("%Y-%m-%d")
+        if customer.last_order_at
+        else "",
         "生日": customer.birthday.strftime("%m-%d") if customer.birthday else "",
     }
 
@@ -293,7 +295,12 @@ def _holdout_draw(seed: int, ids: list[int], percent: int) -> set[int]:
 
 
 def plan_send(
-    *, template: MessageTemplate, customer_ids: Sequence[int], holdout_percent: int, seed: int, now: dt.datetime
+    *,
+    template: MessageTemplate,
+    customer_ids: Sequence[int],
+    holdout_percent: int,
+    seed: int,
+    now: dt.datetime,
 ) -> Plan:
     ids = sorted(set(customer_ids))
     plan = Plan(members=len(ids))
@@ -366,7 +373,9 @@ def create_send(
     return send
 
 
-def _plan_rows(send: Send, template: MessageTemplate, plan: Plan, *, now: dt.datetime, event_key: str) -> list[Message]:
+def _plan_rows(
+    send: Send, template: MessageTemplate, plan: Plan, *, now: dt.datetime, event_key: str
+) -> list[Message]:
     def row(customer_id: int, **values: Any) -> Message:
         return Message(
             send=send,
@@ -432,7 +441,9 @@ def _deliver(message: Message, template: MessageTemplate, customer: Customer, ad
 def _dispatch_one(message_id: int, now: dt.datetime, result: DispatchResult) -> None:
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update().select_related("send__template", "customer").get(pk=message_id)
+            Message.objects.select_for_update()
+            .select_related("send__template", "customer")
+            .get(pk=message_id)
         )
         if message.status != MessageStatus.QUEUED:
             return
@@ -471,7 +482,9 @@ def dispatch_send(
     due = Message.objects.filter(send_id=send_id, status=MessageStatus.QUEUED)
     wake = quiet_until(now)
     if wake is not None:
-        result.deferred = due.filter(Q(not_before__isnull=True) | Q(not_before__lt=wake)).update(not_before=wake)
+        result.deferred = due.filter(Q(not_before__isnull=True) | Q(not_before__lt=wake)).update(
+            not_before=wake
+        )
         return result
     ids = list(
         due.filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
@@ -481,15 +494,22 @@ def dispatch_send(
     for message_id in ids:
         _dispatch_one(message_id, now, result)
     send = Send.objects.get(pk=send_id)
-    if send.journey_id is None and not Message.objects.filter(send_id=send_id, status=MessageStatus.QUEUED).exists():
-        Send.objects.filter(pk=send_id, status=SendStatus.SENDING).update(status=SendStatus.DONE, finished_at=now)
+    if (
+        send.journey_id is None
+        and not Message.objects.filter(send_id=send_id, status=MessageStatus.QUEUED).exists()
+    ):
+        Send.objects.filter(pk=send_id, status=SendStatus.SENDING).update(
+            status=SendStatus.DONE, finished_at=now
+        )
     return result
 
 
 def dispatch_all(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE) -> DispatchResult:
     """One round over every send with queued messages (the periodic job)."""
     total = DispatchResult()
-    send_ids = Message.objects.filter(status=MessageStatus.QUEUED).values_list("send_id", flat=True).distinct()
+    send_ids = (
+        Message.objects.filter(status=MessageStatus.QUEUED).values_list("send_id", flat=True).distinct()
+    )
     for send_id in sorted(set(send_ids)):
         part = dispatch_send(send_id=send_id, now=now, batch_size=batch_size)
         total.sent += part.sent
@@ -500,7 +520,9 @@ def dispatch_all(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE
     return total
 
 
-def mark_delivered(*, provider_message_id: str, delivered: bool, error: str = "", at: dt.datetime | None = None) -> int:
+def mark_delivered(
+    *, provider_message_id: str, delivered: bool, error: str = "", at: dt.datetime | None = None
+) -> int:
     """A provider's status report: the message is 已送达, or 失败 with the provider's reason."""
     messages = Message.objects.filter(provider_message_id=provider_message_id, status=MessageStatus.SENT)
     if delivered:
@@ -542,7 +564,9 @@ def due_events(journey: Journey, now: dt.datetime) -> list[tuple[int, str]]:
         return [(customer_id, f"case:{pk}") for customer_id, pk in cases]
     if journey.trigger == JourneyTrigger.BIRTHDAY:
         today = now.astimezone(shop_zone()).date()
-        ids = Customer.objects.filter(birthday__month=today.month, birthday__day=today.day).values_list("pk", flat=True)
+        ids = Customer.objects.filter(birthday__month=today.month, birthday__day=today.day).values_list(
+            "pk", flat=True
+        )
         return [(customer_id, f"birthday:{today.year}") for customer_id in ids]
     last_orders = (
         Order.objects.filter(customer__isnull=False, is_valid=True)
@@ -579,7 +603,9 @@ def run_journeys(*, now: dt.datetime | None = None) -> dict[str, int]:
             try:
                 with transaction.atomic():
                     created += len(
-                        Message.objects.bulk_create(_plan_rows(send, journey.template, plan, now=now, event_key=key))
+                        Message.objects.bulk_create(
+                            _plan_rows(send, journey.template, plan, now=now, event_key=key)
+                        )
                     )
             except IntegrityError:
                 continue  # a concurrent run queued them first

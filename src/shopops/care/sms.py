@@ -173,7 +173,9 @@ class TencentSms:
         answer = dict(_post(self.endpoint.rstrip("/") + "/", payload.encode(), headers).get("Response") or {})
         error = answer.get("Error")
         if error:
-            return SmsResult(accepted=False, code=str(error.get("Code", "")), error=str(error.get("Message", "")))
+            return SmsResult(
+                accepted=False, code=str(error.get("Code", "")), error=str(error.get("Message", ""))
+            )
         statuses = answer.get("SendStatusSet") or [{}]
         status = dict(statuses[0])
         code = str(status.get("Code", ""))

@@ -58,7 +58,11 @@ def withdraw(customer: Customer, channel: str) -> None:
 
 
 def create_template(
-    *, channel: str = Channel.SMS, purpose: str = Purpose.MARKETING, body: str = "{姓名}您好，{店铺}新品上市，老客专享九折", **fields: Any
+    *,
+    channel: str = Channel.SMS,
+    purpose: str = Purpose.MARKETING,
+    body: str = "{姓名}您好，{店铺}新品上市，老客专享九折",
+    **fields: Any,
 ) -> MessageTemplate:
     return MessageTemplate.objects.create(
         name=fields.pop("name", f"模板{next(_numbers)}"),

@@ -21,12 +21,17 @@ def test_aliyun_adapter_is_accepted_by_a_server_checking_aliyuns_signature() -> 
     with sms_provider() as (url, recorded):
         adapter = sms.AliyunSms(endpoint=url, access_key_id=KEY_ID, access_key_secret=KEY_SECRET)
         recorded.refuse.add("13900000002")
-        ok = adapter.send(phone="13900000001", sign_name="好物小店", template_code="SMS_1", params={"name": "李 四*~"})
-        refused = adapter.send(phone="13900000002", sign_name="好物小店", template_code="SMS_1", params={"name": "x"})
+        ok = adapter.send(
+            phone="13900000001", sign_name="好物小店", template_code="SMS_1", params={"name": "李 四*~"}
+        )
+        refused = adapter.send(
+            phone="13900000002", sign_name="好物小店", template_code="SMS_1", params={"name": "x"}
+        )
         wrong = sms.AliyunSms(endpoint=url, access_key_id=KEY_ID, access_key_secret="other").send(
             phone="13900000003", sign_name="好物小店", template_code="SMS_1", params={}
         )
-    assert ok.accepted and ok.message_id == "9001^0"
+    assert ok.accepted
+    assert ok.message_id == "9001^0"
     assert (refused.accepted, refused.code) == (False, "isv.BUSINESS_LIMIT_CONTROL")
     assert (wrong.accepted, wrong.code) == (False, "SignatureDoesNotMatch")
     assert recorded.bad_signatures == 1
@@ -38,12 +43,15 @@ def test_tencent_adapter_is_accepted_by_a_server_checking_tc3_signature() -> Non
     with sms_provider() as (url, recorded):
         adapter = sms.TencentSms(endpoint=url, secret_id=KEY_ID, secret_key=KEY_SECRET, app_id="1400000001")
         recorded.refuse.add("13900000002")
-        ok = adapter.send(phone="13900000001", sign_name="好物小店", template_code="1234", params={"name": "王五"})
+        ok = adapter.send(
+            phone="13900000001", sign_name="好物小店", template_code="1234", params={"name": "王五"}
+        )
         refused = adapter.send(phone="13900000002", sign_name="好物小店", template_code="1234", params={})
         wrong = sms.TencentSms(endpoint=url, secret_id=KEY_ID, secret_key="other", app_id="1").send(
             phone="13900000003", sign_name="x", template_code="1", params={}
         )
-    assert ok.accepted and ok.message_id == "2645:1"
+    assert ok.accepted
+    assert ok.message_id == "2645:1"
     assert (refused.accepted, refused.code) == (False, "LimitExceeded.PhoneNumberDailyLimit")
     assert (wrong.accepted, wrong.code) == (False, "AuthFailure.SignatureFailure")
     assert recorded.bad_signatures == 1
@@ -59,8 +67,14 @@ def test_delivery_report_marks_the_message_delivered(settings: Any, client: Any)
         customer = factories.create_customer(consent=[Channel.SMS])
         template = factories.create_template()
         send = services.create_send(
-            actor="test", name="t", template_id=template.pk, customer_ids=[customer.pk], audience="t",
-            holdout_percent=0, seed=1, now=DAYTIME,
+            actor="test",
+            name="t",
+            template_id=template.pk,
+            customer_ids=[customer.pk],
+            audience="t",
+            holdout_percent=0,
+            seed=1,
+            now=DAYTIME,
         )
         services.dispatch_send(send_id=send.pk, now=DAYTIME)
     message = Message.objects.get(send=send)
@@ -74,13 +88,21 @@ def test_delivery_report_marks_the_message_delivered(settings: Any, client: Any)
     assert message.status == MessageStatus.DELIVERED
 
 
-def test_marketing_email_through_smtp_carries_a_working_unsubscribe_link(smtp_server: Any, client: Any) -> None:
+def test_marketing_email_through_smtp_carries_a_working_unsubscribe_link(
+    smtp_server: Any, client: Any
+) -> None:
     # given
     customer = factories.create_customer(consent=[Channel.EMAIL], name="李四")
     template = factories.create_template(channel=Channel.EMAIL, body="{姓名}您好，{店铺}会员日到了")
     send = services.create_send(
-        actor="test", name="会员日", template_id=template.pk, customer_ids=[customer.pk], audience="t",
-        holdout_percent=0, seed=1, now=DAYTIME,
+        actor="test",
+        name="会员日",
+        template_id=template.pk,
+        customer_ids=[customer.pk],
+        audience="t",
+        holdout_percent=0,
+        seed=1,
+        now=DAYTIME,
     )
     # when
     services.dispatch_send(send_id=send.pk, now=DAYTIME)
@@ -95,11 +117,13 @@ def test_marketing_email_through_smtp_carries_a_working_unsubscribe_link(smtp_se
     assert parsed["List-Unsubscribe"].strip() == f"<{link}>"
     path = link.split("localhost:8000", 1)[1]
     page = client.get(path)
-    assert page.status_code == 200 and "确认退订" in page.content.decode()
+    assert page.status_code == 200
+    assert "确认退订" in page.content.decode()
     assert services.current_consent(customer.pk, Channel.EMAIL).action == "granted"  # GET changes nothing
     token = path.split("token=", 1)[1]
     done = client.post("/api/v1/care/unsubscribe", data={"token": token})
-    assert done.status_code == 200 and "您已退订" in done.content.decode()
+    assert done.status_code == 200
+    assert "您已退订" in done.content.decode()
     consent = services.current_consent(customer.pk, Channel.EMAIL)
     assert (consent.action, consent.get_source_display()) == ("withdrawn", "邮件退订链接")
     forged = client.post("/api/v1/care/unsubscribe", data={"token": token[:-2] + "xx"})

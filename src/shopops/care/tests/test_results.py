@@ -28,11 +28,19 @@ def test_rate_interval_matches_statsmodels(c1: int, n1: int, c0: int, n0: int) -
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_gmv_interval_matches_scipy_welch(seed: int) -> None:
     generator = random.Random(seed)
-    a = [generator.choice([0.0, 0.0, round(generator.uniform(20, 400), 2)]) for _ in range(generator.randint(5, 90))]
-    b = [generator.choice([0.0, round(generator.uniform(20, 400), 2)]) for _ in range(generator.randint(3, 15))]
+    a = [
+        generator.choice([0.0, 0.0, round(generator.uniform(20, 400), 2)])
+        for _ in range(generator.randint(5, 90))
+    ]
+    b = [
+        generator.choice([0.0, round(generator.uniform(20, 400), 2)]) for _ in range(generator.randint(3, 15))
+    ]
     ours = stats.welch_difference(a, b)
     reference = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    assert (ours.low, ours.high) == (pytest.approx(reference.low, abs=1e-7), pytest.approx(reference.high, abs=1e-7))
+    assert (ours.low, ours.high) == (
+        pytest.approx(reference.low, abs=1e-7),
+        pytest.approx(reference.high, abs=1e-7),
+    )
 
 
 def test_send_result_counts_orders_within_each_window_after_the_send() -> None:
@@ -41,8 +49,14 @@ def test_send_result_counts_orders_within_each_window_after_the_send() -> None:
     customers = [factories.create_customer(consent=[Channel.EMAIL]) for _ in range(40)]
     template = factories.create_template(channel=Channel.EMAIL)
     send = services.create_send(
-        actor="test", name="召回", template_id=template.pk, customer_ids=[c.pk for c in customers],
-        audience="t", holdout_percent=25, seed=11, now=START,
+        actor="test",
+        name="召回",
+        template_id=template.pk,
+        customer_ids=[c.pk for c in customers],
+        audience="t",
+        holdout_percent=25,
+        seed=11,
+        now=START,
     )
     Message.objects.filter(send=send, status=MessageStatus.QUEUED).update(
         status=MessageStatus.SENT, sent_at=START, reference_at=START
@@ -69,7 +83,8 @@ def test_send_result_counts_orders_within_each_window_after_the_send() -> None:
         assert (result.sent.customers, result.holdout.customers) == (30, 10)
         assert result.sent.buyers == sum(1 for v in sent if v > 0)
         assert result.holdout.buyers == sum(1 for v in held if v > 0)
-        assert result.sent.gmv == sum(sent, Decimal("0")) and result.holdout.gmv == sum(held, Decimal("0"))
+        assert result.sent.gmv == sum(sent, Decimal("0"))
+        assert result.holdout.gmv == sum(held, Decimal("0"))
         low, high = confint_proportions_2indep(
             result.sent.buyers, 30, result.holdout.buyers, 10, method="wald", compare="diff"
         )

@@ -39,20 +39,29 @@ def test_marketing_goes_only_to_customers_with_recorded_consent(provider: Record
     everyone = [*with_consent, email_only, never, withdrawn]
     # when
     send = services.create_send(
-        actor="test", name="春季上新", template_id=template.pk, customer_ids=[c.pk for c in everyone],
-        audience="测试", holdout_percent=0, seed=1, now=DAYTIME,
+        actor="test",
+        name="春季上新",
+        template_id=template.pk,
+        customer_ids=[c.pk for c in everyone],
+        audience="测试",
+        holdout_percent=0,
+        seed=1,
+        now=DAYTIME,
     )
     services.dispatch_send(send_id=send.pk, now=DAYTIME)
     # then
     phones = sorted(r["PhoneNumbers"] for r in provider.requests)
     assert phones == sorted(c.phone for c in with_consent)
     blocked = Message.objects.filter(send=send, status=MessageStatus.BLOCKED)
-    assert sorted(blocked.values_list("customer_id", flat=True)) == sorted([email_only.pk, never.pk, withdrawn.pk])
+    assert sorted(blocked.values_list("customer_id", flat=True)) == sorted(
+        [email_only.pk, never.pk, withdrawn.pk]
+    )
     assert set(blocked.values_list("block_reason", flat=True)) == {BlockReason.NO_CONSENT}
     send.refresh_from_db()
     assert send.status == SendStatus.DONE
     sent = Message.objects.get(send=send, customer=with_consent[0])
-    assert sent.body.startswith("【好物小店】") and sent.body.endswith("回T退订")
+    assert sent.body.startswith("【好物小店】")
+    assert sent.body.endswith("回T退订")
     assert str(sent.cost) == "0.0450"
 
 
@@ -60,8 +69,14 @@ def test_transactional_message_needs_no_marketing_consent(provider: Recorded) ->
     customer = factories.create_customer()
     template = factories.create_template(purpose=Purpose.TRANSACTIONAL, body="{姓名}，您的包裹已发出")
     send = services.create_send(
-        actor="test", name="发货通知", template_id=template.pk, customer_ids=[customer.pk],
-        audience="测试", holdout_percent=0, seed=1, now=DAYTIME,
+        actor="test",
+        name="发货通知",
+        template_id=template.pk,
+        customer_ids=[customer.pk],
+        audience="测试",
+        holdout_percent=0,
+        seed=1,
+        now=DAYTIME,
     )
     services.dispatch_send(send_id=send.pk, now=DAYTIME)
     message = Message.objects.get(send=send)
@@ -74,8 +89,14 @@ def test_opt_out_arriving_mid_send_stops_the_rest(provider: Recorded, client: An
     customers = [factories.create_customer(consent=[Channel.SMS]) for _ in range(6)]
     template = factories.create_template()
     send = services.create_send(
-        actor="test", name="召回", template_id=template.pk, customer_ids=[c.pk for c in customers],
-        audience="测试", holdout_percent=0, seed=3, now=DAYTIME,
+        actor="test",
+        name="召回",
+        template_id=template.pk,
+        customer_ids=[c.pk for c in customers],
+        audience="测试",
+        holdout_percent=0,
+        seed=3,
+        now=DAYTIME,
     )
     services.dispatch_send(send_id=send.pk, now=DAYTIME, batch_size=2)
     # when: the last customer replies "TD" through the provider's up-message callback
@@ -109,7 +130,9 @@ def test_reply_callback_with_a_wrong_token_changes_nothing(client: Any) -> None:
     assert services.current_consent(customer.pk, Channel.SMS).action == "granted"
 
 
-def test_frequency_cap_blocks_the_third_marketing_message_within_seven_days(provider: Recorded, settings: Any) -> None:
+def test_frequency_cap_blocks_the_third_marketing_message_within_seven_days(
+    provider: Recorded, settings: Any
+) -> None:
     settings.CARE_CAP_MESSAGES = 2
     customer = factories.create_customer(consent=[Channel.SMS])
     template = factories.create_template()
@@ -117,8 +140,14 @@ def test_frequency_cap_blocks_the_third_marketing_message_within_seven_days(prov
     for day in (0, 2, 4, 8):
         at = DAYTIME + dt.timedelta(days=day)
         send = services.create_send(
-            actor="test", name=f"第{day}天", template_id=template.pk, customer_ids=[customer.pk],
-            audience="测试", holdout_percent=0, seed=1, now=at,
+            actor="test",
+            name=f"第{day}天",
+            template_id=template.pk,
+            customer_ids=[customer.pk],
+            audience="测试",
+            holdout_percent=0,
+            seed=1,
+            now=at,
         )
         services.dispatch_send(send_id=send.pk, now=at)
         statuses.append(Message.objects.get(send=send).status)
@@ -132,8 +161,13 @@ def test_quiet_hours_defer_messages_until_eight_in_the_morning(provider: Recorde
     evening = dt.datetime(2026, 3, 10, 22, 30, tzinfo=SHANGHAI)
     with time_machine.travel(evening, tick=False):
         send = services.create_send(
-            actor="test", name="夜间", template_id=template.pk, customer_ids=[customer.pk],
-            audience="测试", holdout_percent=0, seed=1,
+            actor="test",
+            name="夜间",
+            template_id=template.pk,
+            customer_ids=[customer.pk],
+            audience="测试",
+            holdout_percent=0,
+            seed=1,
         )
         result = services.dispatch_send(send_id=send.pk)
     message = Message.objects.get(send=send)
@@ -153,8 +187,14 @@ def test_outbound_paused_holds_messages_and_a_second_run_sends_each_once(provide
     customers = [factories.create_customer(consent=[Channel.SMS]) for _ in range(3)]
     template = factories.create_template()
     send = services.create_send(
-        actor="test", name="暂停", template_id=template.pk, customer_ids=[c.pk for c in customers],
-        audience="测试", holdout_percent=0, seed=1, now=DAYTIME,
+        actor="test",
+        name="暂停",
+        template_id=template.pk,
+        customer_ids=[c.pk for c in customers],
+        audience="测试",
+        holdout_percent=0,
+        seed=1,
+        now=DAYTIME,
     )
     set_switch(OUTBOUND_PAUSED, True, "restored copy")
     assert services.dispatch_send(send_id=send.pk, now=DAYTIME).paused
@@ -172,11 +212,19 @@ def test_holdout_is_the_configured_share_of_the_eligible_and_reproducible() -> N
     plan = services.plan_send(template=template, customer_ids=ids, holdout_percent=10, seed=7, now=DAYTIME)
     again = services.plan_send(template=template, customer_ids=ids, holdout_percent=10, seed=7, now=DAYTIME)
     other = services.plan_send(template=template, customer_ids=ids, holdout_percent=10, seed=8, now=DAYTIME)
-    assert len(plan.holdout) == 20 and len(plan.to_send) == 180
-    assert plan.holdout == again.holdout and plan.holdout != other.holdout
+    assert len(plan.holdout) == 20
+    assert len(plan.to_send) == 180
+    assert plan.holdout == again.holdout
+    assert plan.holdout != other.holdout
     send = services.create_send(
-        actor="test", name="对照", template_id=template.pk, customer_ids=ids, audience="测试",
-        holdout_percent=10, seed=7, now=DAYTIME,
+        actor="test",
+        name="对照",
+        template_id=template.pk,
+        customer_ids=ids,
+        audience="测试",
+        holdout_percent=10,
+        seed=7,
+        now=DAYTIME,
     )
     held = Message.objects.filter(send=send, is_holdout=True)
     assert sorted(held.values_list("customer_id", flat=True)) == sorted(plan.holdout)
@@ -188,8 +236,14 @@ def test_provider_refusal_marks_the_message_failed_with_the_providers_code(provi
     provider.refuse.add(customer.phone)
     template = factories.create_template()
     send = services.create_send(
-        actor="test", name="流控", template_id=template.pk, customer_ids=[customer.pk],
-        audience="测试", holdout_percent=0, seed=1, now=DAYTIME,
+        actor="test",
+        name="流控",
+        template_id=template.pk,
+        customer_ids=[customer.pk],
+        audience="测试",
+        holdout_percent=0,
+        seed=1,
+        now=DAYTIME,
     )
     services.dispatch_send(send_id=send.pk, now=DAYTIME)
     message = Message.objects.get(send=send)
