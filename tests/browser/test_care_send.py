@@ -34,7 +34,9 @@ def test_send_to_customers_confirm_and_see_messages_and_result(
     # given: 12 customers with email consent and 3 without, a marketing email template, a 推广 operator
     consented = [factories.create_customer(consent=[Channel.EMAIL]) for _ in range(12)]
     without = [factories.create_customer() for _ in range(3)]
-    template = factories.create_template(channel=Channel.EMAIL, name="会员日邮件", body="{姓名}您好，会员日九折")
+    template = factories.create_template(
+        channel=Channel.EMAIL, name="会员日邮件", body="{姓名}您好，会员日九折"
+    )
     operator = make_user("promotion", username="tuiguang")
     page.set_default_timeout(90_000)  # the shared test machine is slow at times
     base = live_server.url

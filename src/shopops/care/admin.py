@@ -226,6 +226,11 @@ class MessageAdmin(ReadOnlyAdmin):
             return message.recipient
         return str(mask("phone" if message.channel == Channel.SMS else "email", message.recipient))
 
+    @admin.display(description=gettext_lazy("费用"), ordering="cost")
+    def cost_shown(self, message: Message) -> str:
+        # SMS parts cost fractions of a fen (¥0.045), so three places
+        return f"¥{message.cost:.3f}" if message.cost else "-"
+
     @admin.display(description=gettext_lazy("发送时间"), ordering="sent_at")
     def sent_shown(self, message: Message) -> str:
         return local(message.sent_at)
@@ -313,9 +318,13 @@ class SendAdmin(ShopOpsModelAdmin):
         counts = queries.status_counts(send)
         return counts.get(MessageStatus.SENT, 0) + counts.get(MessageStatus.DELIVERED, 0)
 
-    @admin.display(description=gettext_lazy("创建时间"), ordering="created_at")
+    @admin.display(description=gettext_lazy("开始时间"), ordering="confirmed_at")
     def created_shown(self, send: Send) -> str:
-        return local(send.created_at)
+        return local(send.confirmed_at or send.created_at)
+
+    @admin.display(description=gettext_lazy("对照组比例"), ordering="holdout_percent")
+    def holdout_shown(self, send: Send) -> str:
+        return f"{send.holdout_percent}%"
 
     @action(description=gettext_lazy("新建发送任务"), url_path="new", permissions=["new_send"], icon="send")
     def new_send(self, request: HttpRequest) -> HttpResponse:
