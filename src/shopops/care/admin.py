@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -47,8 +48,8 @@ def local(value: Any) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def customer_label(customer: Customer, user: Any) -> str:
-    name = customer.name if can_view_pii(user) else mask("name", customer.name)
+def customer_label(customer: Customer, sees_pii: bool) -> str:
+    name = customer.name if sees_pii else mask("name", customer.name)
     return f"{name or '-'}（#{customer.pk}）"
 
 
@@ -87,15 +88,16 @@ class ConsentEventAdmin(ShopOpsModelAdmin):
 
     @admin.display(description=gettext_lazy("客户"))
     def customer_shown(self, event: ConsentEvent) -> str:
-        return customer_label(event.customer, self._user)
+        return customer_label(event.customer, getattr(event, "sees_pii", False))
 
     @admin.display(description=gettext_lazy("发生时间"), ordering="occurred_at")
     def occurred_shown(self, event: ConsentEvent) -> str:
         return local(event.occurred_at)
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        self._user = request.user
-        return super().get_queryset(request)
+        # whether this request's user may read personal data, carried on each row (admin instances are
+        # shared between requests, so it cannot live on self)
+        return super().get_queryset(request).annotate(sees_pii=Value(can_view_pii(request.user)))
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -180,7 +182,7 @@ class MessageAdmin(ReadOnlyAdmin):
         "status",
         "reason_shown",
         "recipient_shown",
-        "cost",
+        "cost_shown",
         "sent_shown",
     )
     list_filter = (
@@ -199,20 +201,21 @@ class MessageAdmin(ReadOnlyAdmin):
         "status",
         "reason_shown",
         "recipient_shown",
-        "body",
-        "cost",
+        "body_shown",
+        "cost_shown",
         "error",
         "sent_shown",
     )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        self._user = request.user
-        return super().get_queryset(request)
+        # whether this request's user may read personal data, carried on each row (admin instances are
+        # shared between requests, so it cannot live on self)
+        return super().get_queryset(request).annotate(sees_pii=Value(can_view_pii(request.user)))
 
     @admin.display(description=gettext_lazy("客户"))
     def customer_shown(self, message: Message) -> str:
-        return customer_label(message.customer, self._user)
+        return customer_label(message.customer, getattr(message, "sees_pii", False))
 
     @admin.display(description=gettext_lazy("拦截原因"))
     def reason_shown(self, message: Message) -> str:
@@ -222,9 +225,17 @@ class MessageAdmin(ReadOnlyAdmin):
     def recipient_shown(self, message: Message) -> str:
         if not message.recipient:
             return "-"
-        if can_view_pii(self._user):
+        if getattr(message, "sees_pii", False):
             return message.recipient
         return str(mask("phone" if message.channel == Channel.SMS else "email", message.recipient))
+
+    @admin.display(description=gettext_lazy("发送内容"))
+    def body_shown(self, message: Message) -> str:
+        # the text carries the customer's name ({姓名}); masked like the name itself
+        name = message.customer.name
+        if not name or getattr(message, "sees_pii", False):
+            return message.body
+        return message.body.replace(name, str(mask("name", name)))
 
     @admin.display(description=gettext_lazy("费用"), ordering="cost")
     def cost_shown(self, message: Message) -> str:

@@ -91,12 +91,19 @@ def test_message_list_masks_phone_numbers_and_shows_labels(make_user: Callable[.
         holdout_percent=0,
         seed=1,
     )
-    Message.objects.filter(send=send).update(recipient="13912345678", status=MessageStatus.SENT)
+    Message.objects.filter(send=send).update(
+        recipient="13912345678", status=MessageStatus.SENT, body=f"【好物小店】{customer.name}您好 回T退订"
+    )
     client = logged_in(make_user("promotion"))
     page = client.get(reverse("admin:care_message_changelist")).content.decode()
     assert "139****5678" in page
     assert "13912345678" not in page
     assert "已发送" in page
+    detail = client.get(
+        reverse("admin:care_message_change", args=[Message.objects.get().pk])
+    ).content.decode()
+    assert f"【好物小店】{customer.name[0]}**您好" in detail
+    assert customer.name not in detail
 
 
 def test_template_preview_renders_variables_and_the_opt_out(make_user: Callable[..., User]) -> None:
