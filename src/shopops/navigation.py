@@ -167,6 +167,11 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
             ),
             (_("积分规则"), "rule", "admin:loyalty_pointsprogram_changelist", "loyalty.view_pointsprogram"),
             # loyalty items (h3) above this line
+            (_("营销授权"), "verified_user", "admin:care_consentevent_changelist", "care.view_consentevent"),
+            (_("消息模板"), "article", "admin:care_messagetemplate_changelist", "care.view_messagetemplate"),
+            (_("发送任务"), "send", "admin:care_send_changelist", "care.view_send"),
+            (_("关怀消息"), "sms", "admin:care_message_changelist", "care.view_message"),
+            (_("自动旅程"), "route", "admin:care_journey_changelist", "care.view_journey"),
             # care items (h4) above this line
             (
                 _("个人信息请求"),

@@ -134,7 +134,10 @@ AREAS: dict[str, dict[str, object]] = {
         ],
         "change_extra": ["loyalty.adjust_points"],
     },
-    "care": {"title": "客户关怀", "models": []},
+    "care": {
+        "title": "客户关怀",
+        "models": [("care", m) for m in ("consentevent", "messagetemplate", "send", "message", "journey")],
+    },
     "privacy": {
         "title": "个人信息请求",
         "models": [("privacy", "personaldatarequest"), ("privacy", "erasure")],
