@@ -13,6 +13,7 @@ from django.db.models.fields.files import FieldFile
 
 from shopops.core.context import current_origin
 from shopops.core.models import AuditEntry
+from shopops.core.pii import mask, pii_fields
 
 Snapshot = dict[str, Any]
 
@@ -86,6 +87,32 @@ def shop_of(instance: models.Model | None) -> int | None:
     return int(value) if value is not None else None
 
 
+CHANGED_MARK = "（已修改）"
+
+
+def without_personal_values(model: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` with the model's personal fields masked: the audit log is kept for years, is append-only
+    and is read by auditors, so it never holds a phone, a name or an address in clear (an erasure could not
+    reach it, and field encryption would be undone by a plain copy). A change the mask hides (张三 → 张四)
+    keeps its entry, marked as changed."""
+    kinds = pii_fields(model) if model is not None else {}
+    if not kinds:
+        return changes
+    masked: dict[str, Any] = {}
+    for key, value in changes.items():
+        kind = kinds.get(key)
+        if kind is None:
+            masked[key] = value
+        elif isinstance(value, list | tuple) and len(value) == 2:
+            before, after = (mask(kind, item) if isinstance(item, str) else item for item in value)
+            if before == after and value[0] != value[1]:
+                after = f"{after}{CHANGED_MARK}"
+            masked[key] = [before, after]
+        else:
+            masked[key] = mask(kind, value) if isinstance(value, str) else value
+    return masked
+
+
 def user_or_none(actor: Any) -> Any:
     """The acting user, or None for system/CLI actors (a name such as "cli:root" or None)."""
     return actor if getattr(actor, "is_authenticated", False) else None
@@ -119,7 +146,16 @@ def entry(
         object_repr=(
             object_repr if object_repr is not None else str(instance) if instance is not None else ""
         )[:200],
-        changes=_plain(changes),
+        changes=_plain(
+            without_personal_values(
+                type(instance)
+                if instance is not None
+                else content_type.model_class()
+                if content_type
+                else None,
+                changes,
+            )
+        ),
         reason=reason[:500],
         source=origin.source,
         ip=origin.ip,
