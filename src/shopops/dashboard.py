@@ -51,6 +51,7 @@ from shopops.catalog.models import (
 )
 from shopops.core.models import Alert, AlertSeverity, AlertStatus
 from shopops.core.money import format_cny
+from shopops.customers.models import MergeSuggestion, SuggestionStatus
 from shopops.fulfillment import queries as fulfillment_queries
 from shopops.fulfillment.models import Shipment, ShipmentStatus
 from shopops.inventory import queries as inventory_queries
@@ -66,6 +67,7 @@ from shopops.inventory.models import (
 )
 from shopops.orders import queries as order_queries
 from shopops.orders.models import Order, OrderStatus, ReviewStatus
+from shopops.privacy.models import OPEN_REQUEST_STATUSES, PersonalDataRequest
 from shopops.purchasing.models import RECEIVABLE_STATUSES, PurchaseOrder, PurchaseOrderStatus
 
 PANEL_ROWS = 10
@@ -882,6 +884,33 @@ def promo_todos(request: HttpRequest) -> list[Todo]:
     ]
 
 
+def customer_todos(request: HttpRequest) -> list[Todo]:
+    """客服/运营: merge suggestions waiting for a decision, personal-data requests not yet closed."""
+    todos = [
+        _todo(
+            request,
+            "merge_suggestions",
+            _("待处理的合并建议"),
+            MergeSuggestion,
+            _("疑似同一人的客户档案，确认合并或驳回"),
+            status=SuggestionStatus.PENDING,
+        )
+    ]
+    if request.user.has_perm("privacy.view_personaldatarequest"):
+        # the list's own 未办结 filter (due=open), so the count and the list it opens agree
+        open_requests = scoped(PersonalDataRequest, request.user).filter(status__in=OPEN_REQUEST_STATUSES)
+        todos.append(
+            Todo(
+                "privacy_requests_open",
+                _("未办结的个人信息请求"),
+                open_requests.count(),
+                changelist("privacy_personaldatarequest", due="open"),
+                _("查阅复制、更正、删除请求，须在到期日前办结"),
+            )
+        )
+    return todos
+
+
 # Every card of the 工作台 once, in page order: (key, permission, builder); a role lists the keys it sees.
 KPI_SOURCES: dict[str, Source] = {
     "catalog_kpis": Source("catalog.view_product", catalog_kpis),
@@ -898,6 +927,7 @@ TODO_SOURCES: dict[str, Source] = {
     "purchase_settlement_todos": Source("purchasing.view_purchaseorder", purchase_settlement_todos),
     "product_todos": Source("catalog.view_product", product_todos),
     "promo_todos": Source("catalog.view_promoprice", promo_todos),
+    "customer_todos": Source("customers.view_mergesuggestion", customer_todos),
 }
 PANEL_SOURCES: dict[str, Source] = {
     "yesterday_compare": Source("orders.view_order", yesterday_compare_panel),
@@ -923,6 +953,7 @@ ROLE_CARDS: dict[str, tuple[str, ...]] = {
         "analytics_kpis",
         "order_todos",
         "aftersales_todos",
+        "customer_todos",
         "order_exceptions",
         "ship_at_risk",
         "overdue_aftersale_cases",
@@ -936,6 +967,7 @@ ROLE_CARDS: dict[str, tuple[str, ...]] = {
         "aftersales_todos",
         "buyer_message_todos",
         "refund_todos",
+        "customer_todos",
         "order_exceptions",
         "overdue_aftersale_cases",
         "unpaid_closing",
