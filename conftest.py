@@ -20,6 +20,9 @@ from shopops.accounts import services as account_services
 from shopops.accounts.models import User
 from shopops.accounts.roles import role_group_name, sync_roles
 
+# the test database is migrated once into a template and copied per process (tests/conftest_db.py)
+pytest_plugins = ["tests.conftest_db"]
+
 PASSWORD = "Secret-Passw0rd-42"
 
 
