@@ -19,6 +19,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,7 @@ def template_for(connection: Any, key: str) -> SqliteTemplate | PostgresTemplate
     return None
 
 
-def setup_from_template(connection: Any, *, rebuild: bool) -> str | None:
+def setup_from_template(connection: Any, *, rebuild: bool, run_id: str) -> str | None:
     """Give `connection` its test database, copied from the template (built first when missing); returns
     the name to restore on teardown, or None when this backend has no template (the caller migrates)."""
     template = template_for(connection, migration_state_key())
@@ -177,9 +178,11 @@ def setup_from_template(connection: Any, *, rebuild: bool) -> str | None:
             connection.settings_dict["NAME"] = old_name
             connection.close()
 
+    built_by = Path(f"{template.lock}.run")  # which run built the template: `--create-db` rebuilds it once
     with file_lock(template.lock):
-        if rebuild or not template.exists():
+        if not template.exists() or (rebuild and not (built_by.exists() and built_by.read_text() == run_id)):
             template.build(migrate)
+            built_by.write_text(run_id)
         template.copy_to(test_name)
     from django.conf import settings
 
@@ -227,10 +230,12 @@ def django_db_setup(
                 teardown_databases(config, verbosity=verbosity)
         return
 
+    # the workers of one xdist run share its id; a run without xdist is its only process
+    run_id = getattr(request.config, "workerinput", {}).get("testrunuid") or uuid.uuid4().hex
     created: list[tuple[Any, str]] = []
     with django_db_blocker.unblock():
         for connection in connections.all():
-            old_name = setup_from_template(connection, rebuild=django_db_createdb)
+            old_name = setup_from_template(connection, rebuild=django_db_createdb, run_id=run_id)
             if old_name is None:  # a backend without templates: migrated here, as pytest-django does
                 old_name = connection.settings_dict["NAME"]
                 connection.creation.create_test_db(verbosity=verbosity, autoclobber=True, serialize=False)
