@@ -130,6 +130,7 @@ class PostgresTemplate:
         migrate(building)
         self.connection.close()
         with self.connection._nodb_cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {quote(self.template)}")  # `--create-db`: the old one
             cursor.execute(f"ALTER DATABASE {quote(building)} RENAME TO {quote(self.template)}")
             for old in self.databases(cursor) - {self.template}:
                 # another run may be copying an old template right now: then it stays until next time
