@@ -203,7 +203,7 @@ def refresh_metrics(*, actor: Any, now: dt.datetime | None = None) -> int:
 
 def _stage_ids(cursor: Any, customers: QuerySet[Customer]) -> int:
     """Stage the ids of `customers` in a temporary table (indexed); how many."""
-    sql, params = customers.values("pk").query.sql_with_params()
+    sql, params = customers.order_by().values("id").query.sql_with_params()
     _drop(cursor, STAGE_IDS)
     cursor.execute(f"CREATE TEMPORARY TABLE {_q(STAGE_IDS)} AS SELECT r.id AS id FROM ({sql}) r", params)
     cursor.execute(f"CREATE INDEX {_q(STAGE_IDS + '_id')} ON {_q(STAGE_IDS)} (id)")
