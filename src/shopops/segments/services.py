@@ -326,7 +326,8 @@ def _description(value: str | None, max_length: int) -> str:
     return text
 
 
-def _clean_rule_field(rule: Any) -> dict[str, Any]:
+def clean_rule_field(rule: Any) -> dict[str, Any]:
+    """The cleaned rule; errors name their field under `rule.` (as the API and forms send it)."""
     try:
         return queries.clean_rule(rule)
     except InvalidInput as error:
@@ -339,7 +340,7 @@ def create_segment(
 ) -> Segment:
     """Save a new segment and fill its members at once."""
     clean_name = _name(name, label="人群名称", max_length=60)
-    cleaned = _clean_rule_field(rule)
+    cleaned = clean_rule_field(rule)
     with transaction.atomic():
         if Segment.objects.filter(name=clean_name).exists():
             raise NameTaken(f"人群“{clean_name}”已存在", fields={"name": "名称已被使用"})
@@ -380,7 +381,7 @@ def update_segment(
             segment.is_active = is_active
         rule_changed = False
         if rule is not None:
-            cleaned = _clean_rule_field(rule)
+            cleaned = clean_rule_field(rule)
             rule_changed = cleaned != segment.rule
             segment.rule = cleaned
         segment.save()
@@ -401,7 +402,7 @@ def delete_segment(*, segment_id: int, actor: Any) -> None:
 def create_tag(*, name: str, actor: Any, description: str = "", rule: Any = None) -> Tag:
     """A manual tag, or an automatic one when a rule is given (applied at once)."""
     clean_name = _name(name, label="标签名", max_length=40)
-    cleaned = _clean_rule_field(rule) if rule is not None else None
+    cleaned = clean_rule_field(rule) if rule is not None else None
     with transaction.atomic():
         if Tag.objects.filter(name=clean_name).exists():
             raise NameTaken(f"标签“{clean_name}”已存在", fields={"name": "名称已被使用"})
