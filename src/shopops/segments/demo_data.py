@@ -20,18 +20,18 @@ def _condition(field: str, operator: str, value: str) -> dict[str, Any]:
 
 
 TAGS = [
-    ("高客单", "客单价 300 元及以上", _group("and", _condition("average_order_value", "gte", "300"))),
+    ("高客单", "客单价 1000 元及以上", _group("and", _condition("average_order_value", "gte", "1000"))),
     ("30 天未复购", "最近一次付款在 30 天前", _group("and", _condition("last_order_days", "gte", "30"))),
     ("退货多", "两笔及以上订单有退款", _group("and", _condition("refund_order_count", "gte", "2"))),
 ]
 SEGMENTS = [
     (
         "高价值客户",
-        "重要价值客户，或净消费 1000 元以上且 60 天内买过",
+        "重要价值客户，或净消费 5000 元以上且 60 天内买过",
         _group(
             "or",
             _condition("rfm_class", "eq", "important_value"),
-            _group("and", _condition("net_spend", "gte", "1000"), _condition("last_order_days", "lte", "60")),
+            _group("and", _condition("net_spend", "gte", "5000"), _condition("last_order_days", "lte", "60")),
         ),
     ),
     (
