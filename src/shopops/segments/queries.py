@@ -43,7 +43,7 @@ OPERATOR_LABELS = {
     "ne": gettext_lazy("不等于"),
     "contains": gettext_lazy("包含"),
 }
-CHOICE_OPERATOR_LABELS = {"eq": gettext_lazy("是"), "ne": gettext_lazy("不是")}
+CHOICE_OPERATOR_LABELS = {"eq": gettext_lazy("属于"), "ne": gettext_lazy("不属于")}
 
 
 def available_conditions() -> dict[str, dict[str, Any]]:
