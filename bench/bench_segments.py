@@ -94,7 +94,10 @@ def generate(customers: int, orders: int, now: dt.datetime) -> None:
 
     now_text = now.strftime("%Y-%m-%d %H:%M:%S")
     with transaction.atomic():
-        shops = [Shop.objects.create(code=f"bench-{index}", name=f"店铺{index}", platform="tmall") for index in range(3)]
+        shops = [
+            Shop.objects.create(code=f"bench-{index}", name=f"店铺{index}", platform="tmall")
+            for index in range(3)
+        ]
         _insert(Customer, str(customers), {"id": "i", "name": "'客户' || i"}, now_text)
         # paid up to 400 days ago, 8 % unpaid, 6 % with a ¥9.90 refund; customers drawn at random
         paid_at = (
@@ -161,7 +164,9 @@ def duckdb_query(cutoff: dt.datetime) -> tuple[int, float, float]:
         rows = cursor.fetchall()
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=["customer_id", "paid_at", "paid_amount", "refunded_amount", "is_test"])
+    frame = pd.DataFrame(
+        rows, columns=["customer_id", "paid_at", "paid_amount", "refunded_amount", "is_test"]
+    )
     frame["paid_at"] = pd.to_datetime(frame["paid_at"], format="ISO8601")
     database = duckdb.connect()
     database.register("orders_frame", frame)
@@ -215,8 +220,10 @@ def main() -> None:
     started = time.perf_counter()
     generate(options.customers, orders, now)
     size = os.path.getsize(directory / "bench.sqlite3") / 2**20
-    print(f"generated {options.customers:,} customers, {orders:,} orders in {time.perf_counter() - started:.1f} s "
-          f"(database {size:,.0f} MiB)")
+    print(
+        f"generated {options.customers:,} customers, {orders:,} orders in {time.perf_counter() - started:.1f} s "
+        f"(database {size:,.0f} MiB)"
+    )
 
     started = time.perf_counter()
     services.refresh_metrics(actor="bench")
@@ -240,9 +247,15 @@ def main() -> None:
     print(f"| ours: metrics + RFM + RFM history ({options.customers:,} rows) | {metrics_seconds:.1f} | | |")
     print(f"| ours: segment membership + history | {segment_seconds:.1f} | {segment.member_count:,} | |")
     print(f"| **ours: total (first run)** | **{ours:.1f}** | {segment.member_count:,} | 1.00 |")
-    print(f"| ours: refresh again (metrics + segment, {again.entered:,} in, {again.left:,} out) | {second_seconds:.1f} | {again.members:,} | {ours / second_seconds:.2f} |")
-    print(f"| plain SQLite query of the rule (count only, no writes) | {plain_seconds:.1f} | {plain_count:,} | {ours / plain_seconds:.2f} |")
-    print(f"| DuckDB query of the rule (in memory; load {duck_load:.1f} s apart) | {duck_seconds:.2f} | {duck_count:,} | {ours / duck_seconds:.1f} |")
+    print(
+        f"| ours: refresh again (metrics + segment, {again.entered:,} in, {again.left:,} out) | {second_seconds:.1f} | {again.members:,} | {ours / second_seconds:.2f} |"
+    )
+    print(
+        f"| plain SQLite query of the rule (count only, no writes) | {plain_seconds:.1f} | {plain_count:,} | {ours / plain_seconds:.2f} |"
+    )
+    print(
+        f"| DuckDB query of the rule (in memory; load {duck_load:.1f} s apart) | {duck_seconds:.2f} | {duck_count:,} | {ours / duck_seconds:.1f} |"
+    )
     if not (segment.member_count == plain_count == duck_count):
         print("MISMATCH: the counts differ", file=sys.stderr)
         sys.exit(1)

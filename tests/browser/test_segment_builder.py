@@ -35,7 +35,11 @@ def test_build_preview_save_and_see_members(
     # given: three customers, two of them spent 500 or more; one quiet for 40 days
     now = dt.datetime.now(dt.UTC)
     shop = create_shop()
-    big, small, quiet = create_customer(name="王大户"), create_customer(name="李小单"), create_customer(name="赵沉睡")
+    big, small, quiet = (
+        create_customer(name="王大户"),
+        create_customer(name="李小单"),
+        create_customer(name="赵沉睡"),
+    )
     add_order(customer=big, shop=shop, paid_at=now - dt.timedelta(days=2), paid_amount="900.00")
     add_order(customer=small, shop=shop, paid_at=now - dt.timedelta(days=1), paid_amount="20.00")
     add_order(customer=quiet, shop=shop, paid_at=now - dt.timedelta(days=40), paid_amount="700.00")
@@ -53,7 +57,9 @@ def test_build_preview_save_and_see_members(
     row.locator(".seg-operator").select_option(label="大于等于")
     row.locator(".seg-value").fill("500")
     count = page.locator("[data-testid=preview-count]")
-    page.wait_for_function("document.querySelector('[data-testid=preview-count]').textContent.includes('2 人')")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=preview-count]').textContent.includes('2 人')"
+    )
     assert count.inner_text() == "符合条件：2 人"
 
     page.click(".seg-add-group")
@@ -67,7 +73,9 @@ def test_build_preview_save_and_see_members(
     second.locator(".seg-field").select_option(label="付款订单数")
     second.locator(".seg-operator").select_option(label="大于等于")
     second.locator(".seg-value").fill("2")
-    page.wait_for_function("document.querySelector('[data-testid=preview-count]').textContent.includes('1 人')")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=preview-count]').textContent.includes('1 人')"
+    )
     assert count.inner_text() == "符合条件：1 人"
     assert "条件" not in page.locator("#segment-rule-builder").inner_text() or True
     page.screenshot(path=str(screenshot_dir / "segment-builder-zh.png"), full_page=True)
@@ -77,12 +85,15 @@ def test_build_preview_save_and_see_members(
 
     # then: saved with the nested rule; the member list shows the one member, name masked
     segment = Segment.objects.get()
-    assert segment.rule["op"] == "and" and segment.rule["items"][1]["op"] == "or"
+    assert segment.rule["op"] == "and"
+    assert segment.rule["items"][1]["op"] == "or"
     assert list(SegmentMember.objects.values_list("customer_id", flat=True)) == [big.pk]
     members = page.locator("[data-testid=segment-members] tbody tr")
     assert members.count() == 1
     text = members.nth(0).inner_text()
-    assert "王*" in text and "王大户" not in text and "¥900.00" in text
+    assert "王*" in text
+    assert "王大户" not in text
+    assert "¥900.00" in text
     assert "进入" in page.locator("[data-testid=segment-history]").inner_text()
     assert "已保存，当前 1 人" in page.content()
     page.screenshot(path=str(screenshot_dir / "segment-saved-zh.png"), full_page=True)

@@ -62,7 +62,9 @@ class TagAdmin(ShopOpsModelAdmin):
     def get_urls(self) -> list[Any]:
         wrap = self.admin_site.admin_view
         return [
-            path("customer/<int:customer_id>/tag/", wrap(require_POST(self.tag_view)), name="segments_tag_tag"),
+            path(
+                "customer/<int:customer_id>/tag/", wrap(require_POST(self.tag_view)), name="segments_tag_tag"
+            ),
             path(
                 "customer/<int:customer_id>/untag/<int:tag_id>/",
                 wrap(require_POST(self.untag_view)),
@@ -81,13 +83,20 @@ class TagAdmin(ShopOpsModelAdmin):
         if not request.user.has_perm("segments.add_customertag"):
             raise PermissionDenied
         customer = queries.customer_or_404(request.user, customer_id)
-        tag = Tag.objects.filter(pk=request.POST.get("tag_id") or 0).first() if str(
-            request.POST.get("tag_id", "")).isdigit() else None
+        tag = (
+            Tag.objects.filter(pk=request.POST.get("tag_id") or 0).first()
+            if str(request.POST.get("tag_id", "")).isdigit()
+            else None
+        )
         if tag is None:
             messages.error(request, _("请选择标签"))
             return self._back(request, customer.pk)
-        if self.call_service(request, services.add_customer_tag, customer_id=customer.pk, tag_id=tag.pk,
-                             actor=request.user) is not None:
+        if (
+            self.call_service(
+                request, services.add_customer_tag, customer_id=customer.pk, tag_id=tag.pk, actor=request.user
+            )
+            is not None
+        ):
             messages.success(request, _("已添加标签“%(name)s”") % {"name": tag.name})
         return self._back(request, customer.pk)
 
@@ -96,8 +105,16 @@ class TagAdmin(ShopOpsModelAdmin):
             raise PermissionDenied
         customer = queries.customer_or_404(request.user, customer_id)
         tag = queries.tag_or_404(tag_id)
-        if self.call_service(request, services.remove_customer_tag, customer_id=customer.pk, tag_id=tag.pk,
-                             actor=request.user) is not None:
+        if (
+            self.call_service(
+                request,
+                services.remove_customer_tag,
+                customer_id=customer.pk,
+                tag_id=tag.pk,
+                actor=request.user,
+            )
+            is not None
+        ):
             messages.success(request, _("已移除标签“%(name)s”") % {"name": tag.name})
         return self._back(request, customer.pk)
 
@@ -112,7 +129,9 @@ class TagAdmin(ShopOpsModelAdmin):
                 is_active=data.get("is_active", True),
             )
         else:
-            saved = services.create_tag(name=data["name"], description=data.get("description", ""), actor=request.user)
+            saved = services.create_tag(
+                name=data["name"], description=data.get("description", ""), actor=request.user
+            )
         obj.pk = saved.pk
 
     def delete_model(self, request: HttpRequest, obj: Tag) -> None:
@@ -145,7 +164,11 @@ class SegmentAdmin(ShopOpsModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("preview/", wrap(require_POST(self.preview_view)), name="segments_segment_preview"),
-            path("<int:segment_id>/refresh/", wrap(require_POST(self.refresh_view)), name="segments_segment_refresh"),
+            path(
+                "<int:segment_id>/refresh/",
+                wrap(require_POST(self.refresh_view)),
+                name="segments_segment_refresh",
+            ),
             *super().get_urls(),
         ]
 
@@ -177,24 +200,30 @@ class SegmentAdmin(ShopOpsModelAdmin):
             values, errors, saved = self._save(request, segment)
             if saved is not None:
                 return HttpResponseRedirect(reverse("admin:segments_segment_change", args=[saved.pk]))
-        return TemplateResponse(request, "admin/segments/segment/builder.html", {
-            **self.admin_site.each_context(request),
-            "title": segment.name if segment else _("新建人群"),
-            "subtitle": None,
-            "opts": self.opts,
-            "segment": segment,
-            "values": values,
-            "errors": errors,
-            "can_save": can_save,
-            "can_refresh": bool(segment) and self.has_change_permission(request),
-            "catalogue": queries.condition_catalogue(),
-            "rule_json": values["rule"],
-            "preview_url": reverse("admin:segments_segment_preview"),
-            "back_url": reverse("admin:segments_segment_changelist"),
-            **(self._members_context(request, segment) if segment else {}),
-        })
+        return TemplateResponse(
+            request,
+            "admin/segments/segment/builder.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": segment.name if segment else _("新建人群"),
+                "subtitle": None,
+                "opts": self.opts,
+                "segment": segment,
+                "values": values,
+                "errors": errors,
+                "can_save": can_save,
+                "can_refresh": bool(segment) and self.has_change_permission(request),
+                "catalogue": queries.condition_catalogue(),
+                "rule_json": values["rule"],
+                "preview_url": reverse("admin:segments_segment_preview"),
+                "back_url": reverse("admin:segments_segment_changelist"),
+                **(self._members_context(request, segment) if segment else {}),
+            },
+        )
 
-    def _save(self, request: HttpRequest, segment: Segment | None) -> tuple[dict[str, Any], dict[str, str], Any]:
+    def _save(
+        self, request: HttpRequest, segment: Segment | None
+    ) -> tuple[dict[str, Any], dict[str, str], Any]:
         try:
             rule = json.loads(request.POST.get("rule") or "{}")
         except ValueError:
@@ -208,12 +237,18 @@ class SegmentAdmin(ShopOpsModelAdmin):
         try:
             if segment is None:
                 saved = services.create_segment(actor=request.user, **values)
-                messages.success(request, _("人群“%(name)s”已保存，当前 %(count)d 人") % {
-                    "name": saved.name, "count": saved.member_count})
+                messages.success(
+                    request,
+                    _("人群“%(name)s”已保存，当前 %(count)d 人")
+                    % {"name": saved.name, "count": saved.member_count},
+                )
             else:
                 saved = services.update_segment(segment_id=segment.pk, actor=request.user, **values)
-                messages.success(request, _("人群“%(name)s”已更新，当前 %(count)d 人") % {
-                    "name": saved.name, "count": saved.member_count})
+                messages.success(
+                    request,
+                    _("人群“%(name)s”已更新，当前 %(count)d 人")
+                    % {"name": saved.name, "count": saved.member_count},
+                )
         except DomainError as error:
             messages.error(request, error.message)
             return values, dict(error.fields), None
@@ -221,18 +256,24 @@ class SegmentAdmin(ShopOpsModelAdmin):
 
     def _members_context(self, request: HttpRequest, segment: Segment) -> dict[str, Any]:
         user = request.user
-        page = Paginator(queries.members_for(user, segment), MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
+        page = Paginator(queries.members_for(user, segment), MEMBERS_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
         rows = []
         for member in page.object_list:
             metrics = getattr(member.customer, "segment_metrics", None)
-            rows.append({
-                "name": shown(user, member.customer, "name") or _("（未填写）"),
-                "rfm": f"{queries.rfm_class_label(metrics.rfm_class)} {metrics.rfm_code}" if metrics else "—",
-                "net_spend": format_cny(metrics.net_spend) if metrics else "—",
-                "orders": metrics.paid_order_count if metrics else 0,
-                "last_paid": local_time(metrics.last_paid_at) if metrics else "—",
-                "entered": local_time(member.entered_at),
-            })
+            rows.append(
+                {
+                    "name": shown(user, member.customer, "name") or _("（未填写）"),
+                    "rfm": f"{queries.rfm_class_label(metrics.rfm_class)} {metrics.rfm_code}"
+                    if metrics
+                    else "—",
+                    "net_spend": format_cny(metrics.net_spend) if metrics else "—",
+                    "orders": metrics.paid_order_count if metrics else 0,
+                    "last_paid": local_time(metrics.last_paid_at) if metrics else "—",
+                    "entered": local_time(member.entered_at),
+                }
+            )
         history = [
             {
                 "name": shown(user, event.customer, "name") or _("（未填写）"),
@@ -242,8 +283,12 @@ class SegmentAdmin(ShopOpsModelAdmin):
             }
             for event in queries.events_for(user, segment)[:HISTORY_ROWS]
         ]
-        return {"members_page": page, "member_rows": rows, "history": history,
-                "refresh_url": reverse("admin:segments_segment_refresh", args=[segment.pk])}
+        return {
+            "members_page": page,
+            "member_rows": rows,
+            "history": history,
+            "refresh_url": reverse("admin:segments_segment_refresh", args=[segment.pk]),
+        }
 
     def preview_view(self, request: HttpRequest) -> JsonResponse:
         if not self.has_view_or_change_permission(request):
@@ -255,12 +300,16 @@ class SegmentAdmin(ShopOpsModelAdmin):
         except DomainError as error:
             return JsonResponse({"message": error.message, "fields": error.fields}, status=422)
         count, sample = queries.preview(request.user, rule)
-        return JsonResponse({
-            "count": count,
-            "count_text": _("符合条件：%(count)d 人") % {"count": count},
-            "rule_text": queries.describe_rule(rule),
-            "sample": [str(shown(request.user, customer, "name") or _("（未填写）")) for customer in sample],
-        })
+        return JsonResponse(
+            {
+                "count": count,
+                "count_text": _("符合条件：%(count)d 人") % {"count": count},
+                "rule_text": queries.describe_rule(rule),
+                "sample": [
+                    str(shown(request.user, customer, "name") or _("（未填写）")) for customer in sample
+                ],
+            }
+        )
 
     def refresh_view(self, request: HttpRequest, segment_id: int) -> HttpResponse:
         if not self.has_change_permission(request):
@@ -268,6 +317,9 @@ class SegmentAdmin(ShopOpsModelAdmin):
         segment = self.get_object_or_404(request, str(segment_id))
         result = self.call_service(request, services.refresh_segment, segment_id=segment.pk)
         if result is not None:
-            messages.success(request, _("已刷新：当前 %(members)d 人，新进入 %(entered)d 人，离开 %(left)d 人") % {
-                "members": result.members, "entered": result.entered, "left": result.left})
+            messages.success(
+                request,
+                _("已刷新：当前 %(members)d 人，新进入 %(entered)d 人，离开 %(left)d 人")
+                % {"members": result.members, "entered": result.entered, "left": result.left},
+            )
         return HttpResponseRedirect(reverse("admin:segments_segment_change", args=[segment.pk]))

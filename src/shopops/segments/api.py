@@ -149,7 +149,9 @@ def customer_tags(request: HttpRequest, customer_id: ObjectId) -> list[CustomerT
 
 @router.post("/customers/{customer_id}/tags", response={201: list[CustomerTagOut], **ERROR_RESPONSES})
 @requires("segments.add_customertag")
-def add_customer_tag(request: HttpRequest, customer_id: ObjectId, payload: CustomerTagIn) -> Status[list[CustomerTag]]:
+def add_customer_tag(
+    request: HttpRequest, customer_id: ObjectId, payload: CustomerTagIn
+) -> Status[list[CustomerTag]]:
     """Put a manual tag on a customer (idempotent)."""
     customer = queries.customer_or_404(acting_user(request), customer_id)
     queries.tag_or_404(payload.tag_id)
@@ -157,7 +159,9 @@ def add_customer_tag(request: HttpRequest, customer_id: ObjectId, payload: Custo
     return Status(201, queries.tags_of(customer))
 
 
-@router.delete("/customers/{customer_id}/tags/{tag_id}", response={200: list[CustomerTagOut], **ERROR_RESPONSES})
+@router.delete(
+    "/customers/{customer_id}/tags/{tag_id}", response={200: list[CustomerTagOut], **ERROR_RESPONSES}
+)
 @requires("segments.delete_customertag")
 def remove_customer_tag(request: HttpRequest, customer_id: ObjectId, tag_id: ObjectId) -> list[CustomerTag]:
     customer = queries.customer_or_404(acting_user(request), customer_id)
@@ -309,7 +313,9 @@ def get_segment(request: HttpRequest, segment_id: ObjectId) -> Segment:
 @requires("segments.change_segment")
 def update_segment(request: HttpRequest, segment_id: ObjectId, payload: SegmentPatch) -> Segment:
     queries.segment_or_404(segment_id)
-    return services.update_segment(segment_id=segment_id, actor=acting_user(request), **payload.dict(exclude_unset=True))
+    return services.update_segment(
+        segment_id=segment_id, actor=acting_user(request), **payload.dict(exclude_unset=True)
+    )
 
 
 @router.delete("/segments/{segment_id}", response={204: None, **ERROR_RESPONSES})

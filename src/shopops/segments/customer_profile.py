@@ -44,7 +44,9 @@ def panels(request: HttpRequest, customer: Any) -> list[Panel]:
             for row in tags
         ],
         "is_blacklisted": customer.is_blacklisted,
-        "addable": list(Tag.objects.filter(is_active=True, rule__isnull=True).exclude(pk__in=carried).order_by("name"))
+        "addable": list(
+            Tag.objects.filter(is_active=True, rule__isnull=True).exclude(pk__in=carried).order_by("name")
+        )
         if can_tag
         else [],
         "add_url": reverse("admin:segments_tag_tag", args=[customer.pk]),
@@ -57,13 +59,15 @@ def panels(request: HttpRequest, customer: Any) -> list[Panel]:
         "history": [
             {
                 "at": _time(change.changed_at),
-                "from": f"{queries.rfm_class_label(change.from_class)} {change.from_code}".strip() or _("（首次评定）"),
+                "from": f"{queries.rfm_class_label(change.from_class)} {change.from_code}".strip()
+                or _("（首次评定）"),
                 "to": f"{queries.rfm_class_label(change.to_class)} {change.to_code}".strip(),
             }
             for change in queries.rfm_history(customer, limit=10)
         ],
         "segments": [
-            {"name": member.segment.name, "since": _time(member.entered_at)} for member in queries.segments_of(customer)
+            {"name": member.segment.name, "since": _time(member.entered_at)}
+            for member in queries.segments_of(customer)
         ]
         if user.has_perm("segments.view_segment")
         else [],

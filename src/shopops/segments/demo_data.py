@@ -8,7 +8,15 @@ from typing import Any, TextIO
 from shopops.catalog.demo_data import DEMO_ACTOR
 from shopops.customers.models import Customer
 from shopops.segments import services
-from shopops.segments.models import CustomerMetrics, CustomerTag, RfmChange, Segment, SegmentEvent, SegmentMember, Tag
+from shopops.segments.models import (
+    CustomerMetrics,
+    CustomerTag,
+    RfmChange,
+    Segment,
+    SegmentEvent,
+    SegmentMember,
+    Tag,
+)
 
 
 def _group(op: str, *items: dict[str, Any]) -> dict[str, Any]:

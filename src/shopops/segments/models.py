@@ -9,8 +9,6 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-
-
 MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
 
@@ -120,7 +118,9 @@ class CustomerTag(models.Model):
     customer = models.ForeignKey(
         "customers.Customer", verbose_name=_("客户"), on_delete=models.CASCADE, related_name="segment_tags"
     )
-    tag = models.ForeignKey(Tag, verbose_name=_("标签"), on_delete=models.CASCADE, related_name="customer_tags")
+    tag = models.ForeignKey(
+        Tag, verbose_name=_("标签"), on_delete=models.CASCADE, related_name="customer_tags"
+    )
     source = models.CharField(_("来源"), max_length=10, choices=TagSource.choices, default=TagSource.MANUAL)
     added_at = models.DateTimeField(_("添加时间"))
     added_by = models.ForeignKey(
@@ -174,9 +174,14 @@ class Segment(models.Model):
 class SegmentMember(models.Model):
     """A customer currently in a segment, since `entered_at`."""
 
-    segment = models.ForeignKey(Segment, verbose_name=_("人群"), on_delete=models.CASCADE, related_name="members")
+    segment = models.ForeignKey(
+        Segment, verbose_name=_("人群"), on_delete=models.CASCADE, related_name="members"
+    )
     customer = models.ForeignKey(
-        "customers.Customer", verbose_name=_("客户"), on_delete=models.CASCADE, related_name="segment_memberships"
+        "customers.Customer",
+        verbose_name=_("客户"),
+        on_delete=models.CASCADE,
+        related_name="segment_memberships",
     )
     entered_at = models.DateTimeField(_("进入时间"))
 
@@ -203,7 +208,9 @@ class MembershipChange(models.TextChoices):
 class SegmentEvent(models.Model):
     """Who entered or left a segment, and when (append-only membership history)."""
 
-    segment = models.ForeignKey(Segment, verbose_name=_("人群"), on_delete=models.CASCADE, related_name="events")
+    segment = models.ForeignKey(
+        Segment, verbose_name=_("人群"), on_delete=models.CASCADE, related_name="events"
+    )
     customer = models.ForeignKey(
         "customers.Customer", verbose_name=_("客户"), on_delete=models.CASCADE, related_name="segment_events"
     )

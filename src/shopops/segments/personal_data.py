@@ -23,7 +23,8 @@ def export(customer: Any) -> dict[str, list[dict[str, Any]]]:
             for row in queries.tags_of(customer)
         ],
         "所在人群": [
-            {"人群": member.segment.name, "进入时间": _time(member.entered_at)} for member in queries.segments_of(customer)
+            {"人群": member.segment.name, "进入时间": _time(member.entered_at)}
+            for member in queries.segments_of(customer)
         ],
         "RFM 分类": [{"RFM 编码": metrics.rfm_code, "分类": queries.rfm_class_label(metrics.rfm_class)}]
         if metrics

@@ -72,7 +72,9 @@ def condition_catalogue() -> list[dict[str, Any]]:
                 {"value": operator, "label": operator_label(condition, operator)}
                 for operator in condition["operators"]
             ],
-            "choices": [{"value": str(value), "label": str(label)} for value, label in condition.get("choices", [])],
+            "choices": [
+                {"value": str(value), "label": str(label)} for value, label in condition.get("choices", [])
+            ],
         }
         for condition in available_conditions().values()
     ]
@@ -90,7 +92,9 @@ def _number(text: Any, *, path: str, integer: bool) -> str:
     return str(int(number)) if integer else str(number)
 
 
-def _clean_condition(item: dict[str, Any], path: str, conditions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _clean_condition(
+    item: dict[str, Any], path: str, conditions: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     key = item.get("field")
     condition = conditions.get(key) if isinstance(key, str) else None
     if condition is None:
@@ -116,7 +120,9 @@ def _clean_condition(item: dict[str, Any], path: str, conditions: dict[str, dict
     return {"field": key, "operator": operator, "value": text}
 
 
-def _clean_group(group: Any, path: str, depth: int, conditions: dict[str, dict[str, Any]], counter: list[int]) -> dict[str, Any]:
+def _clean_group(
+    group: Any, path: str, depth: int, conditions: dict[str, dict[str, Any]], counter: list[int]
+) -> dict[str, Any]:
     prefix = f"{path}." if path else ""
     if not isinstance(group, dict):
         raise InvalidInput(_("条件格式不正确"), fields={path or "rule": _("应为条件组")})
@@ -174,7 +180,7 @@ def live_customers() -> QuerySet[Customer]:
     """Customers that count: those merged into another profile (when merging exists) are left out."""
     customers = Customer.objects.all()
     if hasattr(Customer, "merged_into"):
-        customers = customers.filter(merged_into__isnull=True)
+        customers = customers.filter(**{"merged_into__isnull": True})  # H1 adds the field
     return customers
 
 
@@ -266,7 +272,9 @@ def rfm_history(customer: Customer, *, limit: int = 20) -> list[RfmChange]:
 
 
 def segments_of(customer: Customer) -> list[SegmentMember]:
-    return list(SegmentMember.objects.filter(customer=customer).select_related("segment").order_by("segment__name"))
+    return list(
+        SegmentMember.objects.filter(customer=customer).select_related("segment").order_by("segment__name")
+    )
 
 
 def rfm_class_label(value: str) -> str:

@@ -97,7 +97,9 @@ def category(operator: str, value: Any) -> Q:
 def product(operator: str, value: Any) -> Q:
     text = str(value).strip()
     lines = OrderLine.objects.filter(
-        Q(merchant_code=text) | Q(sku__product__merchant_code=text) if operator == "eq" else Q(title__icontains=text)
+        Q(merchant_code=text) | Q(sku__product__merchant_code=text)
+        if operator == "eq"
+        else Q(title__icontains=text)
     )
     return _bought("eq", Q(pk__in=lines.values("order_id")))
 
@@ -114,49 +116,145 @@ def blacklisted(operator: str, value: Any) -> Q:
 
 
 def _money(label: str, field: str) -> dict[str, Any]:
-    return {"key": field, "label": label, "kind": "number", "operators": NUMBER_OPERATORS, "choices": [],
-            "q": compare(f"segment_metrics__{field}")}
+    return {
+        "key": field,
+        "label": label,
+        "kind": "number",
+        "operators": NUMBER_OPERATORS,
+        "choices": [],
+        "q": compare(f"segment_metrics__{field}"),
+    }
 
 
 def conditions() -> list[dict[str, Any]]:
     scores = [(str(score), str(score)) for score in range(1, 6)]
     return [
-        {"key": "rfm_class", "label": _("RFM 分类"), "kind": "choice", "operators": CHOICE_OPERATORS,
-         "choices": [(value, str(label)) for value, label in RfmClass.choices],
-         "q": compare("segment_metrics__rfm_class")},
-        {"key": "rfm_code", "label": _("RFM 编码"), "kind": "text", "operators": ["eq"], "choices": [],
-         "q": lambda operator, value: Q(segment_metrics__rfm_code=str(value).strip().upper())},
-        {"key": "r_score", "integer": True, "label": _("R 分（最近购买）"), "kind": "number", "operators": NUMBER_OPERATORS,
-         "choices": scores, "q": compare("segment_metrics__r_score")},
-        {"key": "f_score", "integer": True, "label": _("F 分（购买频次）"), "kind": "number", "operators": NUMBER_OPERATORS,
-         "choices": scores, "q": compare("segment_metrics__f_score")},
-        {"key": "m_score", "integer": True, "label": _("M 分（消费金额）"), "kind": "number", "operators": NUMBER_OPERATORS,
-         "choices": scores, "q": compare("segment_metrics__m_score")},
+        {
+            "key": "rfm_class",
+            "label": _("RFM 分类"),
+            "kind": "choice",
+            "operators": CHOICE_OPERATORS,
+            "choices": [(value, str(label)) for value, label in RfmClass.choices],
+            "q": compare("segment_metrics__rfm_class"),
+        },
+        {
+            "key": "rfm_code",
+            "label": _("RFM 编码"),
+            "kind": "text",
+            "operators": ["eq"],
+            "choices": [],
+            "q": lambda operator, value: Q(segment_metrics__rfm_code=str(value).strip().upper()),
+        },
+        {
+            "key": "r_score",
+            "integer": True,
+            "label": _("R 分（最近购买）"),
+            "kind": "number",
+            "operators": NUMBER_OPERATORS,
+            "choices": scores,
+            "q": compare("segment_metrics__r_score"),
+        },
+        {
+            "key": "f_score",
+            "integer": True,
+            "label": _("F 分（购买频次）"),
+            "kind": "number",
+            "operators": NUMBER_OPERATORS,
+            "choices": scores,
+            "q": compare("segment_metrics__f_score"),
+        },
+        {
+            "key": "m_score",
+            "integer": True,
+            "label": _("M 分（消费金额）"),
+            "kind": "number",
+            "operators": NUMBER_OPERATORS,
+            "choices": scores,
+            "q": compare("segment_metrics__m_score"),
+        },
         _money(_("净消费（元）"), "net_spend"),
         _money(_("付款金额（元）"), "paid_total"),
         _money(_("客单价（元）"), "average_order_value"),
-        {"key": "paid_order_count", "integer": True, "label": _("付款订单数"), "kind": "number", "operators": NUMBER_OPERATORS,
-         "choices": [], "q": compare("segment_metrics__paid_order_count")},
-        {"key": "refund_order_count", "integer": True, "label": _("退款订单数"), "kind": "number", "operators": NUMBER_OPERATORS,
-         "choices": [], "q": compare("segment_metrics__refund_order_count")},
-        {"key": "last_order_days", "integer": True, "label": _("距最近付款天数"), "kind": "number", "operators": NUMBER_OPERATORS,
-         "choices": [], "q": last_order_days},
-        {"key": "first_order_days", "integer": True, "label": _("距首次付款天数"), "kind": "number", "operators": ["gte", "lte"],
-         "choices": [], "q": first_order_days},
-        {"key": "shop", "label": _("购买过的店铺"), "kind": "choice", "operators": CHOICE_OPERATORS,
-         "choices": [(str(pk), name) for pk, name in Shop.objects.order_by("name").values_list("pk", "name")],
-         "q": shop},
-        {"key": "category", "label": _("购买过的类目"), "kind": "choice", "operators": CHOICE_OPERATORS,
-         "choices": [
-             (str(pk), name) for pk, name in Category.objects.order_by("name").values_list("pk", "name")
-         ],
-         "q": category},
-        {"key": "product", "label": _("购买过的商品"), "kind": "text", "operators": ["eq", "contains"],
-         "choices": [], "q": product},
-        {"key": "tag", "label": _("标签"), "kind": "choice", "operators": CHOICE_OPERATORS,
-         "choices": [(str(pk), name) for pk, name in Tag.objects.filter(is_active=True).values_list("pk", "name")],
-         "q": tag},
-        {"key": "blacklisted", "label": _("黑名单"), "kind": "choice", "operators": ["eq"],
-         "choices": [("yes", _("是")), ("no", _("否"))], "q": blacklisted},
+        {
+            "key": "paid_order_count",
+            "integer": True,
+            "label": _("付款订单数"),
+            "kind": "number",
+            "operators": NUMBER_OPERATORS,
+            "choices": [],
+            "q": compare("segment_metrics__paid_order_count"),
+        },
+        {
+            "key": "refund_order_count",
+            "integer": True,
+            "label": _("退款订单数"),
+            "kind": "number",
+            "operators": NUMBER_OPERATORS,
+            "choices": [],
+            "q": compare("segment_metrics__refund_order_count"),
+        },
+        {
+            "key": "last_order_days",
+            "integer": True,
+            "label": _("距最近付款天数"),
+            "kind": "number",
+            "operators": NUMBER_OPERATORS,
+            "choices": [],
+            "q": last_order_days,
+        },
+        {
+            "key": "first_order_days",
+            "integer": True,
+            "label": _("距首次付款天数"),
+            "kind": "number",
+            "operators": ["gte", "lte"],
+            "choices": [],
+            "q": first_order_days,
+        },
+        {
+            "key": "shop",
+            "label": _("购买过的店铺"),
+            "kind": "choice",
+            "operators": CHOICE_OPERATORS,
+            "choices": [
+                (str(pk), name) for pk, name in Shop.objects.order_by("name").values_list("pk", "name")
+            ],
+            "q": shop,
+        },
+        {
+            "key": "category",
+            "label": _("购买过的类目"),
+            "kind": "choice",
+            "operators": CHOICE_OPERATORS,
+            "choices": [
+                (str(pk), name) for pk, name in Category.objects.order_by("name").values_list("pk", "name")
+            ],
+            "q": category,
+        },
+        {
+            "key": "product",
+            "label": _("购买过的商品"),
+            "kind": "text",
+            "operators": ["eq", "contains"],
+            "choices": [],
+            "q": product,
+        },
+        {
+            "key": "tag",
+            "label": _("标签"),
+            "kind": "choice",
+            "operators": CHOICE_OPERATORS,
+            "choices": [
+                (str(pk), name) for pk, name in Tag.objects.filter(is_active=True).values_list("pk", "name")
+            ],
+            "q": tag,
+        },
+        {
+            "key": "blacklisted",
+            "label": _("黑名单"),
+            "kind": "choice",
+            "operators": ["eq"],
+            "choices": [("yes", _("是")), ("no", _("否"))],
+            "q": blacklisted,
+        },
     ]
-

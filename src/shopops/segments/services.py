@@ -75,10 +75,8 @@ def _at(moment: dt.datetime) -> Any:
 def _score(column: str) -> str:
     """Quintile score 1–5 by rank among customers with a paid order: ties share the lowest rank (RANK),
     score = (rank − 1) × 5 ÷ n + 1 with integer division — pandas `rank(method="min")` then the same."""
-    window = "OVER (PARTITION BY has_paid ORDER BY {column})".format(column=column)
-    return (
-        f"CASE WHEN has_paid = 1 THEN (RANK() {window} - 1) * 5 / COUNT(*) OVER (PARTITION BY has_paid) + 1 END"
-    )
+    window = f"OVER (PARTITION BY has_paid ORDER BY {column})"
+    return f"CASE WHEN has_paid = 1 THEN (RANK() {window} - 1) * 5 / COUNT(*) OVER (PARTITION BY has_paid) + 1 END"
 
 
 def _class_case() -> str:
@@ -322,7 +320,9 @@ def _name(value: str | None, *, label: str, max_length: int) -> str:
 def _description(value: str | None, max_length: int) -> str:
     text = (value or "").strip()
     if len(text) > max_length:
-        raise InvalidInput(f"说明不能超过 {max_length} 个字符", fields={"description": f"最多 {max_length} 个字符"})
+        raise InvalidInput(
+            f"说明不能超过 {max_length} 个字符", fields={"description": f"最多 {max_length} 个字符"}
+        )
     return text
 
 
@@ -395,7 +395,9 @@ def update_segment(
 def delete_segment(*, segment_id: int, actor: Any) -> None:
     with transaction.atomic():
         segment = Segment.objects.select_for_update().get(pk=segment_id)
-        audit.record(actor=actor, action="segment.deleted", instance=segment, after={}, before=audit.snapshot(segment))
+        audit.record(
+            actor=actor, action="segment.deleted", instance=segment, after={}, before=audit.snapshot(segment)
+        )
         segment.delete()
 
 
@@ -414,7 +416,12 @@ def create_tag(*, name: str, actor: Any, description: str = "", rule: Any = None
 
 
 def update_tag(
-    *, tag_id: int, actor: Any, name: str | None = None, description: str | None = None, is_active: bool | None = None
+    *,
+    tag_id: int,
+    actor: Any,
+    name: str | None = None,
+    description: str | None = None,
+    is_active: bool | None = None,
 ) -> Tag:
     with transaction.atomic():
         tag = Tag.objects.select_for_update().get(pk=tag_id)
@@ -445,7 +452,9 @@ def add_customer_tag(*, customer_id: int, tag_id: int, actor: Any) -> CustomerTa
     with transaction.atomic():
         tag = Tag.objects.select_for_update().get(pk=tag_id)
         if tag.is_automatic:
-            raise TagIsAutomatic(f"“{tag.name}”是自动标签，由规则维护", fields={"tag_id": "自动标签不能手动添加"})
+            raise TagIsAutomatic(
+                f"“{tag.name}”是自动标签，由规则维护", fields={"tag_id": "自动标签不能手动添加"}
+            )
         existing = CustomerTag.objects.filter(customer_id=customer_id, tag=tag).first()
         if existing is not None:
             return existing
@@ -474,7 +483,9 @@ def remove_customer_tag(*, customer_id: int, tag_id: int, actor: Any) -> bool:
     with transaction.atomic():
         tag = Tag.objects.select_for_update().get(pk=tag_id)
         if tag.is_automatic:
-            raise TagIsAutomatic(f"“{tag.name}”是自动标签，由规则维护", fields={"tag_id": "自动标签不能手动移除"})
+            raise TagIsAutomatic(
+                f"“{tag.name}”是自动标签，由规则维护", fields={"tag_id": "自动标签不能手动移除"}
+            )
         deleted, _rows = CustomerTag.objects.filter(customer_id=customer_id, tag=tag).delete()
         if deleted:
             audit.record(

@@ -5,10 +5,10 @@ import pytest
 from django.test import Client
 
 from shopops.core.models import AuditEntry
+from shopops.orders.tests.factories import create_shop
 from shopops.segments import services
 from shopops.segments.models import CustomerTag, Segment, SegmentMember, Tag
 from shopops.segments.tests.factories import add_order, create_customer
-from shopops.orders.tests.factories import create_shop
 
 
 @pytest.fixture
@@ -41,7 +41,8 @@ def test_anonymous_and_without_permission_are_refused_and_nothing_changes(world,
     tag = Tag.objects.create(name="VIP")
     refused = post(warehouse, f"/api/v1/customers/{world['big'].pk}/tags", {"tag_id": tag.pk})
     assert refused.status_code == 403
-    assert not Segment.objects.exists() and not CustomerTag.objects.exists()
+    assert not Segment.objects.exists()
+    assert not CustomerTag.objects.exists()
 
 
 def test_preview_then_save_then_members_masked_and_paginated(world, make_user, api_client_for):
@@ -60,9 +61,11 @@ def test_preview_then_save_then_members_masked_and_paginated(world, make_user, a
     assert created.json()["member_count"] == 2
     members = client.get(f"/api/v1/segments/{segment_id}/members?limit=1")
     assert members.status_code == 200
-    assert members.json()["count"] == 2 and len(members.json()["items"]) == 1
+    assert members.json()["count"] == 2
+    assert len(members.json()["items"]) == 1
     names = {item["name"] for item in client.get(f"/api/v1/segments/{segment_id}/members").json()["items"]}
-    assert "王大户" not in names and all("*" in name for name in names)
+    assert "王大户" not in names
+    assert all("*" in name for name in names)
     history = client.get(f"/api/v1/segments/{segment_id}/history").json()
     assert [item["kind_label"] for item in history["items"]] == ["进入", "进入"]
     refreshed = client.post(f"/api/v1/segments/{segment_id}/refresh")
@@ -72,7 +75,8 @@ def test_preview_then_save_then_members_masked_and_paginated(world, make_user, a
 def test_shop_limited_user_previews_only_their_customers(world, make_user, api_client_for):
     client = api_client_for(make_user("operations", shops=[world["north"]]))
     body = post(client, "/api/v1/segments/preview", {"rule": BIG_SPENDERS}).json()
-    assert body["count"] == 1 and [row["id"] for row in body["sample"]] == [world["big"].pk]
+    assert body["count"] == 1
+    assert [row["id"] for row in body["sample"]] == [world["big"].pk]
     assert client.get(f"/api/v1/customers/{world['other'].pk}/tags").status_code == 404
 
 
@@ -87,7 +91,8 @@ def test_rule_errors_are_422_with_chinese_field_messages(world, make_user, api_c
     assert response.json()["fields"] == {"rule.items": "至少添加一个条件"}
     post(client, "/api/v1/segments", {"name": "高价值客户", "rule": BIG_SPENDERS})
     again = post(client, "/api/v1/segments", {"name": "高价值客户", "rule": BIG_SPENDERS})
-    assert again.status_code == 409 and again.json()["fields"] == {"name": "名称已被使用"}
+    assert again.status_code == 409
+    assert again.json()["fields"] == {"name": "名称已被使用"}
     assert Segment.objects.count() == 1
     assert client.get("/api/v1/segments/999999").status_code == 404
 
@@ -102,13 +107,16 @@ def test_manual_tags_add_remove_audited_and_automatic_tags_refused(world, make_u
     assert [(row["name"], row["source_label"]) for row in added.json()] == [("爱买茶", "手动")]
     assert AuditEntry.objects.filter(action="customer.tagged").count() == 1
     removed = client.delete(f"/api/v1/customers/{world['small'].pk}/tags/{tag_id}")
-    assert removed.status_code == 200 and removed.json() == []
+    assert removed.status_code == 200
+    assert removed.json() == []
     assert AuditEntry.objects.filter(action="customer.untagged").count() == 1
 
     auto = post(client, "/api/v1/tags", {"name": "高客单", "rule": BIG_SPENDERS})
-    assert auto.status_code == 201 and auto.json()["customer_count"] == 2
+    assert auto.status_code == 201
+    assert auto.json()["customer_count"] == 2
     refused = post(client, f"/api/v1/customers/{world['small'].pk}/tags", {"tag_id": auto.json()["id"]})
-    assert refused.status_code == 409 and refused.json()["code"] == "tag_is_automatic"
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "tag_is_automatic"
     assert not CustomerTag.objects.filter(customer=world["small"], tag_id=auto.json()["id"]).exists()
     tags = client.get("/api/v1/tags").json()
     assert [(tag["name"], tag["customer_count"], tag["is_automatic"]) for tag in tags] == [

@@ -116,7 +116,9 @@ def test_rfm_history_records_first_rating_and_each_change() -> None:
         rated = {key for key, code in first.items() if code}
         assert RfmChange.objects.count() == len(rated)
         newcomer = create_customer()
-        shop_orders[newcomer.pk] = add_order(customer=newcomer, shop=data["shops"][0], paid_at=NOW, paid_amount="5000.00")
+        shop_orders[newcomer.pk] = add_order(
+            customer=newcomer, shop=data["shops"][0], paid_at=NOW, paid_amount="5000.00"
+        )
     # when: a big new buyer shifts the others' M ranks
     later = NOW + dt.timedelta(days=1)
     with time_machine.travel(later, tick=False):

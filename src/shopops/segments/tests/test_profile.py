@@ -39,8 +39,12 @@ def test_panel_shows_tags_blacklist_apart_rfm_and_segments(world, make_user):
     # then
     body = str(panel.body)
     assert panel.title == "标签与人群"
-    assert "黑名单" in body and "高客单" in body and "高价值客户" in body
-    assert "一般挽留客户" in body and "R1F1M1" in body and "¥900.00" in body  # one buyer: rank 1 of 1 scores 1
+    assert "黑名单" in body
+    assert "高客单" in body
+    assert "高价值客户" in body
+    assert "一般挽留客户" in body
+    assert "R1F1M1" in body
+    assert "¥900.00" in body
     assert "（首次评定）" in body
     assert "爱买茶" in body  # offered in the add-tag select
     assert panel_html(make_user("warehouse"), world["customer"]) == []
@@ -53,15 +57,21 @@ def test_tag_and_untag_by_post_are_audited_and_automatic_tags_stay(world, make_u
     customer = world["customer"]
     back = f"/admin/customers/customer/{customer.pk}/change/"
     # when
-    added = client.post(f"/admin/segments/tag/customer/{customer.pk}/tag/", {"tag_id": world["manual"].pk, "next": back})
+    added = client.post(
+        f"/admin/segments/tag/customer/{customer.pk}/tag/", {"tag_id": world["manual"].pk, "next": back}
+    )
     # then
-    assert added.status_code == 302 and added["Location"] == back
+    assert added.status_code == 302
+    assert added["Location"] == back
     assert CustomerTag.objects.filter(customer=customer, tag=world["manual"]).exists()
     assert AuditEntry.objects.filter(action="customer.tagged").count() == 1
     assert client.get(f"/admin/segments/tag/customer/{customer.pk}/tag/").status_code == 405
     client.post(f"/admin/segments/tag/customer/{customer.pk}/untag/{world['auto'].pk}/", {"next": back})
     assert CustomerTag.objects.filter(customer=customer, tag=world["auto"]).exists()
-    client.post(f"/admin/segments/tag/customer/{customer.pk}/untag/{world['manual'].pk}/", {"next": "https://evil.example/"})
+    client.post(
+        f"/admin/segments/tag/customer/{customer.pk}/untag/{world['manual'].pk}/",
+        {"next": "https://evil.example/"},
+    )
     assert not CustomerTag.objects.filter(customer=customer, tag=world["manual"]).exists()
     assert AuditEntry.objects.filter(action="customer.untagged").count() == 1
 
@@ -69,7 +79,9 @@ def test_tag_and_untag_by_post_are_audited_and_automatic_tags_stay(world, make_u
 def test_tagging_needs_permission(world, make_user):
     client = Client()
     client.force_login(make_user("warehouse"))
-    response = client.post(f"/admin/segments/tag/customer/{world['customer'].pk}/tag/", {"tag_id": world["manual"].pk})
+    response = client.post(
+        f"/admin/segments/tag/customer/{world['customer'].pk}/tag/", {"tag_id": world["manual"].pk}
+    )
     assert response.status_code == 403
     assert not CustomerTag.objects.filter(tag=world["manual"]).exists()
 
@@ -81,4 +93,6 @@ def test_personal_data_export_and_anonymise_removes_manual_tags_only(world):
     assert [row["标签"] for row in exported["客户标签"]] == ["爱买茶", "高客单"]
     assert [row["人群"] for row in exported["所在人群"]] == ["高价值客户"]
     assert personal_data.anonymise(customer) == 1
-    assert list(CustomerTag.objects.filter(customer=customer).values_list("tag__name", flat=True)) == ["高客单"]
+    assert list(CustomerTag.objects.filter(customer=customer).values_list("tag__name", flat=True)) == [
+        "高客单"
+    ]

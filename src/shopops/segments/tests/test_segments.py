@@ -45,10 +45,13 @@ def nested_rule(shop_id: int) -> dict:
                 "items": [
                     {"field": "shop", "operator": "eq", "value": str(shop_id)},
                     {"field": "paid_order_count", "operator": "gte", "value": "3"},
-                    {"op": "or", "items": [
-                        {"field": "last_order_days", "operator": "lte", "value": "3"},
-                        {"field": "net_spend", "operator": "lt", "value": "100"},
-                    ]},
+                    {
+                        "op": "or",
+                        "items": [
+                            {"field": "last_order_days", "operator": "lte", "value": "3"},
+                            {"field": "net_spend", "operator": "lt", "value": "100"},
+                        ],
+                    },
                 ],
             },
         ],
@@ -88,7 +91,9 @@ def test_nested_rule_matches_a_plain_python_evaluation_and_history_records_entri
         services.refresh_metrics(actor="test")
         result = services.refresh_segment(segment_id=segment.pk, actor="test")
         today_later = later.astimezone(SHANGHAI).date()
-        expected_later = {pk for pk, fact in plain_facts(ids, today_later).items() if plain_match(fact, shop.pk)}
+        expected_later = {
+            pk for pk, fact in plain_facts(ids, today_later).items() if plain_match(fact, shop.pk)
+        }
     # then
     assert set(queries.member_ids(segment)) == expected_later
     assert result.entered == len(expected_later - expected)
@@ -108,8 +113,11 @@ def test_last_order_days_counts_shanghai_days() -> None:
         from shopops.segments.tests.factories import add_order, create_customer
 
         customer = create_customer()
-        add_order(customer=customer, shop=data["shops"][0], paid_at=dt.datetime(2026, 6, 1, 15, 50, tzinfo=dt.UTC))
+        add_order(
+            customer=customer, shop=data["shops"][0], paid_at=dt.datetime(2026, 6, 1, 15, 50, tzinfo=dt.UTC)
+        )
         services.refresh_metrics(actor="test")
+
         # when / then
         def matches(operator: str, days: int) -> bool:
             rule = queries.clean_rule(
@@ -117,9 +125,15 @@ def test_last_order_days_counts_shanghai_days() -> None:
             )
             return queries.matching_customers(rule).filter(pk=customer.pk).exists()
 
-        assert matches("eq", 30) and matches("gte", 30) and matches("lte", 30)
-        assert not matches("gte", 31) and not matches("lte", 29) and not matches("eq", 29)
-        assert matches("gt", 29) and matches("lt", 31) and matches("ne", 31)
+        assert matches("eq", 30)
+        assert matches("gte", 30)
+        assert matches("lte", 30)
+        assert not matches("gte", 31)
+        assert not matches("lte", 29)
+        assert not matches("eq", 29)
+        assert matches("gt", 29)
+        assert matches("lt", 31)
+        assert matches("ne", 31)
     assert CustomerMetrics.objects.get(customer=customer).paid_order_count == 1
 
 
@@ -130,14 +144,33 @@ def test_last_order_days_counts_shanghai_days() -> None:
         ({"op": "xor", "items": []}, "op"),
         ({"op": "and", "items": []}, "items"),
         ({"op": "and", "items": [{"field": "nope", "operator": "eq", "value": "1"}]}, "items.0.field"),
-        ({"op": "and", "items": [{"field": "net_spend", "operator": "contains", "value": "1"}]}, "items.0.operator"),
-        ({"op": "and", "items": [{"field": "net_spend", "operator": "gte", "value": "abc"}]}, "items.0.value"),
-        ({"op": "and", "items": [{"field": "paid_order_count", "operator": "gte", "value": "1.5"}]}, "items.0.value"),
-        ({"op": "or", "items": [{"op": "and", "items": [{"field": "rfm_class", "operator": "eq", "value": "x"}]}]},
-         "items.0.items.0.value"),
+        (
+            {"op": "and", "items": [{"field": "net_spend", "operator": "contains", "value": "1"}]},
+            "items.0.operator",
+        ),
+        (
+            {"op": "and", "items": [{"field": "net_spend", "operator": "gte", "value": "abc"}]},
+            "items.0.value",
+        ),
+        (
+            {"op": "and", "items": [{"field": "paid_order_count", "operator": "gte", "value": "1.5"}]},
+            "items.0.value",
+        ),
+        (
+            {
+                "op": "or",
+                "items": [{"op": "and", "items": [{"field": "rfm_class", "operator": "eq", "value": "x"}]}],
+            },
+            "items.0.items.0.value",
+        ),
         ({"op": "and", "items": [{"field": "net_spend", "operator": "gte", "value": ""}]}, "items.0.value"),
-        ({"op": "and", "items": [{"op": "and", "items": [{"op": "and", "items": [{"op": "and", "items": []}]}]}]},
-         "items.0.items.0.items.0"),
+        (
+            {
+                "op": "and",
+                "items": [{"op": "and", "items": [{"op": "and", "items": [{"op": "and", "items": []}]}]}],
+            },
+            "items.0.items.0.items.0",
+        ),
     ],
 )
 def test_invalid_rules_name_the_bad_part_in_chinese(rule: dict, field: str) -> None:
