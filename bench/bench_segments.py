@@ -93,6 +93,13 @@ def generate(customers: int, orders: int, now: dt.datetime) -> None:
     from shopops.orders.models import Order
 
     now_text = now.strftime("%Y-%m-%d %H:%M:%S")
+    with connection.cursor() as cursor:
+        # indexes are built once after the rows are in (far faster than row by row); the same indexes result
+        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders_order' AND sql IS NOT NULL")
+        order_indexes = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders_order' AND sql IS NOT NULL")
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
     with transaction.atomic():
         shops = [
             Shop.objects.create(code=f"bench-{index}", name=f"店铺{index}", platform="tmall")
@@ -120,6 +127,8 @@ def generate(customers: int, orders: int, now: dt.datetime) -> None:
         )
         with connection.cursor() as cursor:
             cursor.execute("UPDATE orders_order SET placed_at = paid_at WHERE paid_at IS NOT NULL")
+            for statement in order_indexes:
+                cursor.execute(statement)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
@@ -232,6 +241,7 @@ def main() -> None:
     segment = services.create_segment(name="bench 高价值", rule=RULE, actor="bench")
     segment_seconds = time.perf_counter() - started
     ours = metrics_seconds + segment_seconds
+    print(f"ours: metrics {metrics_seconds:.1f} s + segment {segment_seconds:.1f} s = {ours:.1f} s", flush=True)
     started = time.perf_counter()
     services.refresh_metrics(actor="bench")
     again = services.refresh_segment(segment_id=segment.pk, actor="bench")
