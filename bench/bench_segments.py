@@ -95,9 +95,13 @@ def generate(customers: int, orders: int, now: dt.datetime) -> None:
     now_text = now.strftime("%Y-%m-%d %H:%M:%S")
     with connection.cursor() as cursor:
         # indexes are built once after the rows are in (far faster than row by row); the same indexes result
-        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders_order' AND sql IS NOT NULL")
+        cursor.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders_order' AND sql IS NOT NULL"
+        )
         order_indexes = [row[0] for row in cursor.fetchall()]
-        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders_order' AND sql IS NOT NULL")
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders_order' AND sql IS NOT NULL"
+        )
         for (name,) in cursor.fetchall():
             cursor.execute(f'DROP INDEX "{name}"')
     with transaction.atomic():
@@ -241,7 +245,9 @@ def main() -> None:
     segment = services.create_segment(name="bench 高价值", rule=RULE, actor="bench")
     segment_seconds = time.perf_counter() - started
     ours = metrics_seconds + segment_seconds
-    print(f"ours: metrics {metrics_seconds:.1f} s + segment {segment_seconds:.1f} s = {ours:.1f} s", flush=True)
+    print(
+        f"ours: metrics {metrics_seconds:.1f} s + segment {segment_seconds:.1f} s = {ours:.1f} s", flush=True
+    )
     started = time.perf_counter()
     services.refresh_metrics(actor="bench")
     again = services.refresh_segment(segment_id=segment.pk, actor="bench")
