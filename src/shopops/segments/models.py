@@ -45,11 +45,11 @@ class CustomerMetrics(models.Model):
     net_spend = models.DecimalField(_("净消费"), **MONEY, default=ZERO)
     average_order_value = models.DecimalField(_("客单价"), **MONEY, default=ZERO)
     first_paid_at = models.DateTimeField(_("首次付款"), null=True, blank=True)
-    last_paid_at = models.DateTimeField(_("最近付款"), null=True, blank=True, db_index=True)
+    last_paid_at = models.DateTimeField(_("最近付款"), null=True, blank=True)
     r_score = models.SmallIntegerField(_("R 分"), null=True, blank=True)
     f_score = models.SmallIntegerField(_("F 分"), null=True, blank=True)
     m_score = models.SmallIntegerField(_("M 分"), null=True, blank=True)
-    rfm_code = models.CharField(_("RFM 编码"), max_length=8, blank=True, db_index=True)
+    rfm_code = models.CharField(_("RFM 编码"), max_length=8, blank=True)
     rfm_class = models.CharField(
         _("RFM 分类"), max_length=20, choices=RfmClass.choices, default=RfmClass.NO_ORDER, db_index=True
     )
@@ -64,7 +64,8 @@ class CustomerMetrics(models.Model):
 
 
 class RfmChange(models.Model):
-    """A customer's RFM code or class changed at a metrics refresh (the profile shows the history)."""
+    """A customer's RFM code or class changed at a metrics refresh (the profile shows the history); the first
+    rating is not a change (it is the metrics row itself), so a first refresh of a million customers writes none."""
 
     customer = models.ForeignKey(
         "customers.Customer", verbose_name=_("客户"), on_delete=models.CASCADE, related_name="rfm_changes"

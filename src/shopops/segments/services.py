@@ -178,9 +178,8 @@ def refresh_metrics(*, actor: Any, now: dt.datetime | None = None) -> int:
         cursor.execute(
             f"""INSERT INTO {changes} (customer_id, from_code, to_code, from_class, to_class, changed_at)
             SELECT s.customer_id, COALESCE(m.rfm_code, ''), s.rfm_code, COALESCE(m.rfm_class, ''), s.rfm_class, %s
-            FROM {stage} s LEFT JOIN {metrics} m ON m.customer_id = s.customer_id
-            WHERE (m.customer_id IS NULL AND s.rfm_code <> '')
-               OR (m.customer_id IS NOT NULL AND (m.rfm_code <> s.rfm_code OR m.rfm_class <> s.rfm_class))""",
+            FROM {stage} s JOIN {metrics} m ON m.customer_id = s.customer_id
+            WHERE m.rfm_code <> s.rfm_code OR m.rfm_class <> s.rfm_class""",
             [_at(now)],
         )
         changed = cursor.rowcount

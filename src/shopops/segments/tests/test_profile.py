@@ -45,7 +45,6 @@ def test_panel_shows_tags_blacklist_apart_rfm_and_segments(world, make_user):
     assert "一般挽留客户" in body
     assert "R1F1M1" in body
     assert "¥900.00" in body
-    assert "（首次评定）" in body
     assert "爱买茶" in body  # offered in the add-tag select
     assert panel_html(make_user("warehouse"), world["customer"]) == []
 
