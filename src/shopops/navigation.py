@@ -146,6 +146,8 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
                 "customers.view_mergesuggestion",
             ),
             # customers items (h1) above this line
+            (_("人群"), "groups_3", "admin:segments_segment_changelist", "segments.view_segment"),
+            (_("客户标签"), "sell", "admin:segments_tag_changelist", "segments.view_tag"),
             # segments items (h2) above this line
             (
                 _("会员账户"),

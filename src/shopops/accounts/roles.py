@@ -125,7 +125,18 @@ AREAS: dict[str, dict[str, object]] = {
         "change_extra": ["analytics.view_datacenter", "analytics.export_datacenter"],
     },
     # issue 12 areas: each app lists its models here
-    "segments": {"title": "标签与人群", "models": []},
+    "segments": {
+        "title": "标签与人群",
+        "models": [
+            ("segments", "tag"),
+            ("segments", "customertag"),
+            ("segments", "segment"),
+            ("segments", "segmentmember"),
+            ("segments", "segmentevent"),
+            ("segments", "customermetrics"),
+            ("segments", "rfmchange"),
+        ],
+    },
     "loyalty": {
         "title": "会员与积分",
         "models": [
