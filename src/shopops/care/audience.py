@@ -1,45 +1,33 @@
 """Who a send goes to: a segment's members (segments.queries.member_ids) or a pasted list of customer
-numbers / phone numbers. Segments is built in parallel, so it is found by app label at run time."""
+numbers / phone numbers."""
 
 from __future__ import annotations
 
-import importlib
 import re
-from typing import Any
 
-from django.apps import apps
+from django.utils.translation import gettext as _
 
 from shopops.customers.models import Customer
 from shopops.customers.services import phone_hash
+from shopops.segments import queries as segment_queries
+from shopops.segments.models import Segment
 
 _SEPARATORS = re.compile(r"[\s,，;；、]+")
 
 
-def segment_model() -> Any:
-    try:
-        return apps.get_model("segments", "Segment")
-    except LookupError:
-        return None
-
-
 def segment_choices() -> list[tuple[str, str]]:
-    model = segment_model()
-    if model is None:
-        return []
     return [
-        (str(pk), f"{name}（{count} 人）")
-        for pk, name, count in model.objects.order_by("name").values_list("pk", "name", "member_count")
+        (str(pk), _("%(name)s（%(count)s 人）") % {"name": name, "count": count})
+        for pk, name, count in Segment.objects.order_by("name").values_list("pk", "name", "member_count")
     ]
 
 
 def segment_members(segment_id: int) -> tuple[str, list[int]]:
     """(the segment's name, its member ids at its last refresh)."""
-    model = segment_model()
-    segment = model.objects.filter(pk=segment_id).first() if model is not None else None
+    segment = Segment.objects.filter(pk=segment_id).first()
     if segment is None:
         return "", []
-    queries = importlib.import_module("shopops.segments.queries")
-    return str(segment.name), sorted(int(pk) for pk in queries.member_ids(segment))
+    return str(segment.name), sorted(int(pk) for pk in segment_queries.member_ids(segment))
 
 
 def listed_customers(text: str) -> tuple[list[int], list[str]]:
