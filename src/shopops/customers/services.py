@@ -89,6 +89,12 @@ def phone_hash(phone: str | None) -> str:
     return keyed_hash(f"phone:{digits}") if digits else ""
 
 
+def nick_hash(nick: str | None) -> str:
+    """The keyed hash of a buyer nick (exact search: the nick itself is encrypted at rest), '' when empty."""
+    text = (nick or "").strip()
+    return keyed_hash(f"nick:{text}") if text else ""
+
+
 def phone_last4(phone: str | None) -> str:
     """The last four digits people search by: of the number, or the extension of a privacy number."""
     text = (phone or "").strip()
