@@ -7,7 +7,8 @@ from django.core.exceptions import FieldError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
+from django.urls import reverse
 
 from shopops.catalog.tests.factories import create_shop
 from shopops.core import crypto
@@ -213,3 +214,14 @@ def test_migration_helpers_encrypt_clear_rows_in_batches_and_reverse(db, keys_a)
     # and reversed
     assert crypto.decrypt_column(Customer, field, batch_size=1) == 2
     assert raw("customers_customer", "name") == [f"clear-{ids[0]}", f"clear-{ids[1]}", ""]
+
+
+def test_admin_list_does_not_sort_by_encrypted_columns(db, keys_a, make_user):
+    Customer.objects.create(name="张三", phone="13800131234")
+    client = Client()
+    client.force_login(make_user("admin"))
+    page = client.get(reverse("admin:customers_customer_changelist")).content.decode()
+    assert "张三" in page
+    assert "?o=1" in page  # the id column sorts
+    assert "?o=2" not in page  # the name column does not
+    assert "?o=3" not in page
