@@ -18,10 +18,10 @@ import base64
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -178,7 +178,9 @@ class EncryptedCharField(models.CharField):
 
     description = "Text encrypted at rest (Fernet)"
 
-    def __init__(self, *args: Any, derived: dict[str, Callable[[str], str]] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, derived: dict[str, Callable[[str], str]] | None = None, **kwargs: Any
+    ) -> None:
         # derived: searchable companions kept in step on save() and bulk_create(), e.g. the last four
         # digits of a phone ({"phone_last4": last4}); not part of the column, so not in migrations
         self.derived = derived or {}
@@ -235,7 +237,9 @@ class ColumnStatus:
     empty: int
 
 
-def _quoted(connection: Any, model: type[models.Model], field: models.Field[Any, Any]) -> tuple[str, str, str]:
+def _quoted(
+    connection: Any, model: type[models.Model], field: models.Field[Any, Any]
+) -> tuple[str, str, str]:
     quote = connection.ops.quote_name
     return quote(model._meta.db_table), quote(field.column), quote(model._meta.pk.column)
 
@@ -291,9 +295,7 @@ def _rewrite_column(
         except FieldDecryptionError as error:
             raise FieldDecryptionError(f"{model._meta.db_table}.{field.column}: {error}") from error
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {table} SET {column} = %s WHERE {column} = %s AND {pk} = %s", updates
-            )
+            cursor.executemany(f"UPDATE {table} SET {column} = %s WHERE {column} = %s AND {pk} = %s", updates)
         changed += len(updates)
         last_pk = rows[-1][0]
 

@@ -14,8 +14,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from shopops.core.permissions import ScopedQuerySet
 from shopops.core.crypto import EncryptedCharField
+from shopops.core.permissions import ScopedQuerySet
 from shopops.core.pii import PIIKind, mask
 from shopops.customers.services import nick_hash
 

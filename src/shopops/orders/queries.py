@@ -366,7 +366,9 @@ def phone_condition(text: str) -> Q:
         # the phone is encrypted at rest: the last four digits narrow in SQL (indexed), the head is checked
         # on the decrypted candidates
         head = re.compile(rf"^(\+?(00)?86[ -]?)?{masked['head']}")
-        candidates = Order.objects.filter(receiver_phone_last4=masked["tail"]).values_list("pk", "receiver_phone")
+        candidates = Order.objects.filter(receiver_phone_last4=masked["tail"]).values_list(
+            "pk", "receiver_phone"
+        )
         return Q(pk__in=[pk for pk, phone in candidates.iterator(chunk_size=2000) if head.match(phone or "")])
     digits = phone_digits(text)
     if len(digits) == MOBILE_DIGITS:

@@ -75,7 +75,10 @@ def test_columns_hold_tokens_only_and_the_orm_reads_clear_text(db, keys_a):
     assert (order.receiver_name, order.buyer_nick) == ("张三", "小明")
     assert Customer.objects.filter(pk=again.pk).values_list("name", flat=True).get() == "张三"
     # masking works on the decrypted value
-    assert (str(mask(Customer.PII_FIELDS["phone"], customer.phone)), str(mask(Customer.PII_FIELDS["name"], customer.name))) == (
+    assert (
+        str(mask(Customer.PII_FIELDS["phone"], customer.phone)),
+        str(mask(Customer.PII_FIELDS["name"], customer.name)),
+    ) == (
         "138****1234",
         "张**",
     )
@@ -122,7 +125,7 @@ def test_rotation_re_encrypts_every_column_and_the_old_key_can_go(db):
         before = io.StringIO()
         call_command("keys", "status", stdout=before)
         assert f"customers_customer.name\t0\t{kid_a}=5\t0\t0\t0" in before.getvalue()
-        assert f"customers_customer.email\t0\t0\t0\t0\t5" in before.getvalue()
+        assert "customers_customer.email\t0\t0\t0\t0\t5" in before.getvalue()
         # new writes use B while A is still there
         Customer.objects.create(name="新客户")
         rotated = io.StringIO()
@@ -136,7 +139,7 @@ def test_rotation_re_encrypts_every_column_and_the_old_key_can_go(db):
     assert "customers_customer.phone\t5 re-encrypted" in rotated.getvalue()
     assert "orders_order.buyer_nick\t1 re-encrypted" in rotated.getvalue()
     assert "rotated: 0 value(s)" in again.getvalue()
-    assert f"customers_customer.name\t6\t0\t0\t0\t0" in after.getvalue()
+    assert "customers_customer.name\t6\t0\t0\t0\t0" in after.getvalue()
     assert "every encrypted value uses the current key" in after.getvalue()
     names = raw("customers_customer", "name")
     assert {value.split(":")[1] for value in names} == {kid_b}
@@ -177,7 +180,10 @@ def test_a_key_with_the_right_id_but_altered_token_is_refused(db, keys_a):
 
 
 def test_malformed_keys_are_refused_at_start():
-    with override_settings(FIELD_KEYS=["not-a-key"]), pytest.raises(crypto.FieldKeyError, match="第 1 个密钥无效"):
+    with (
+        override_settings(FIELD_KEYS=["not-a-key"]),
+        pytest.raises(crypto.FieldKeyError, match="第 1 个密钥无效"),
+    ):
         crypto.keyring()
     with override_settings(FIELD_KEYS=[KEY_A, "short"]), pytest.raises(crypto.FieldKeyError, match="第 2 个"):
         crypto.keyring()

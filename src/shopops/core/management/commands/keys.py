@@ -45,7 +45,9 @@ class Command(BaseCommand):
 
     def _status(self, ring: crypto.Keyring) -> None:
         ids = ring.key_ids
-        self.stdout.write(f"current key: {ring.current_id}; older keys still decrypting: {', '.join(ids[1:]) or '-'}")
+        self.stdout.write(
+            f"current key: {ring.current_id}; older keys still decrypting: {', '.join(ids[1:]) or '-'}"
+        )
         self.stdout.write("column\tcurrent\tolder keys\tunknown keys\tclear text\tempty")
         unknown_total = 0
         outdated_total = 0
@@ -61,7 +63,8 @@ class Command(BaseCommand):
             )
         if unknown_total:
             raise CommandError(
-                f"{unknown_total} value(s) use a key that is not in SHOPOPS_FIELD_KEYS: add it back", returncode=1
+                f"{unknown_total} value(s) use a key that is not in SHOPOPS_FIELD_KEYS: add it back",
+                returncode=1,
             )
         if outdated_total:
             self.stdout.write(f"{outdated_total} value(s) not on the current key: run `shopops keys rotate`")
