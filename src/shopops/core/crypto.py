@@ -31,6 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import connections, models, router, transaction
 from django.db.models.lookups import Exact, IsNull
+from django.utils.module_loading import import_string
 
 PREFIX = "fe1:"
 KEY_ID_LENGTH = 8
@@ -179,17 +180,20 @@ class EncryptedCharField(models.CharField):
     description = "Text encrypted at rest (Fernet)"
 
     def __init__(
-        self, *args: Any, derived: dict[str, Callable[[str], str]] | None = None, **kwargs: Any
+        self, *args: Any, derived: dict[str, Callable[[str], str] | str] | None = None, **kwargs: Any
     ) -> None:
-        # derived: searchable companions kept in step on save() and bulk_create(), e.g. the last four
-        # digits of a phone ({"phone_last4": last4}); not part of the column, so not in migrations
+        # derived: searchable companions kept in step on save() and bulk_create(), e.g. the keyed hash or
+        # the last four digits of a phone ({"phone_last4": "shopops.customers.services.phone_last4"}; a
+        # dotted path is imported on first use, so a model can name a function of its own app's services).
+        # Not part of the column, so not in migrations; QuerySet.update() and bulk_update() do not run it.
         self.derived = derived or {}
         super().__init__(*args, **kwargs)
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         value = super().pre_save(model_instance, add)
         for name, derive in self.derived.items():
-            setattr(model_instance, name, derive(value or ""))
+            function = import_string(derive) if isinstance(derive, str) else derive
+            setattr(model_instance, name, function(value or ""))
         return value
 
     def get_internal_type(self) -> str:

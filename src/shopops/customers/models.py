@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from shopops.core.crypto import EncryptedCharField
 from shopops.core.pii import PIIKind
-
-
-def phone_last4(phone: str) -> str:
-    """The last four digits of a phone number (of its extension for a privacy number): searchable while the
-    phone itself is encrypted."""
-    digits = re.sub(r"\D", "", phone)
-    return digits[-4:] if len(digits) >= 4 else ""  # noqa: PLR2004 - four digits
 
 
 class Customer(models.Model):
@@ -29,10 +20,18 @@ class Customer(models.Model):
     PII_FIELDS = {"name": PIIKind.NAME, "phone": PIIKind.PHONE, "email": PIIKind.EMAIL}
 
     name = EncryptedCharField(_("姓名/昵称"), max_length=100, blank=True)
-    phone = EncryptedCharField(_("手机号"), max_length=30, blank=True, derived={"phone_last4": phone_last4})
+    phone = EncryptedCharField(
+        _("手机号"),
+        max_length=30,
+        blank=True,
+        derived={"phone_last4": "shopops.customers.services.phone_last4"},
+    )
     phone_last4 = models.CharField(_("手机号后四位"), max_length=4, blank=True, db_index=True)
     phone_hash = models.CharField(_("手机号摘要"), max_length=64, blank=True, db_index=True)
-    email = EncryptedCharField(_("邮箱"), max_length=200, blank=True)
+    email = EncryptedCharField(
+        _("邮箱"), max_length=200, blank=True, derived={"email_hash": "shopops.customers.services.email_hash"}
+    )
+    email_hash = models.CharField(_("邮箱摘要"), max_length=64, blank=True, db_index=True)
     birthday = models.DateField(_("生日"), null=True, blank=True)
     is_blacklisted = models.BooleanField(_("黑名单"), default=False, db_index=True)
     blacklist_reason = models.CharField(_("拉黑原因"), max_length=200, blank=True)

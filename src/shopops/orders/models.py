@@ -17,7 +17,6 @@ from django.utils.translation import gettext_lazy as _
 from shopops.core.crypto import EncryptedCharField
 from shopops.core.permissions import ScopedQuerySet
 from shopops.core.pii import PIIKind, mask
-from shopops.customers.services import nick_hash
 
 MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
@@ -130,7 +129,10 @@ class Order(models.Model):
     )
     buyer_id = models.CharField(_("平台买家ID"), max_length=100, blank=True, db_index=True)
     buyer_nick = EncryptedCharField(
-        _("买家昵称"), max_length=100, blank=True, derived={"buyer_nick_hash": nick_hash}
+        _("买家昵称"),
+        max_length=100,
+        blank=True,
+        derived={"buyer_nick_hash": "shopops.customers.services.nick_hash"},
     )
     buyer_nick_hash = models.CharField(
         _("买家昵称摘要"), max_length=64, blank=True, db_index=True, help_text=_("按买家昵称精确查找用")

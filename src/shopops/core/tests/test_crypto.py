@@ -14,6 +14,7 @@ from shopops.catalog.tests.factories import create_shop
 from shopops.core import crypto
 from shopops.core.pii import mask
 from shopops.customers.models import Customer
+from shopops.customers.services import email_hash, nick_hash
 from shopops.orders.models import Order
 from shopops.orders.tests.test_queries import make_order
 
@@ -74,6 +75,9 @@ def test_columns_hold_tokens_only_and_the_orm_reads_clear_text(db, keys_a):
     )
     assert (order.receiver_name, order.buyer_nick) == ("张三", "小明")
     assert Customer.objects.filter(pk=again.pk).values_list("name", flat=True).get() == "张三"
+    # the searchable companions are kept by the field: phone last four, e-mail and nick hashes
+    assert Customer.objects.get(email_hash=email_hash(" Zhang@Example.com")) == customer
+    assert Order.objects.get(buyer_nick_hash=nick_hash("小明")) == order
     # masking works on the decrypted value
     assert (
         str(mask(Customer.PII_FIELDS["phone"], customer.phone)),
