@@ -1,4 +1,5 @@
 import base64
+import importlib
 import io
 
 import pytest
@@ -7,6 +8,7 @@ from django.core.exceptions import FieldError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -235,3 +237,64 @@ def test_admin_list_does_not_sort_by_encrypted_columns(db, keys_a, make_user):
     assert "?o=1" in page  # the id column sorts
     assert "?o=2" not in page  # the name column does not
     assert "?o=3" not in page
+
+
+CUSTOMERS_MIGRATION = importlib.import_module("shopops.customers.migrations.0003_encrypt_personal_fields")
+ORDERS_MIGRATION = importlib.import_module("shopops.orders.migrations.0005_encrypt_personal_fields")
+
+
+def test_the_migrations_encrypt_clear_rows_fill_the_search_columns_and_reverse(db, keys_a):
+    # given a customer and an order as they were stored before the migrations: in clear, no companions
+    customer = Customer.objects.create(name="x")
+    order = make_order(shop=create_shop(code="crypto-3"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE customers_customer SET name = '张三', phone = '13800131234', email = 'Z@example.com', "
+            "phone_last4 = '', email_hash = '' WHERE id = %s",
+            [customer.pk],
+        )
+        cursor.execute(
+            "UPDATE orders_order SET buyer_nick = '小明', receiver_name = '李四', receiver_phone = '13900135678', "
+            "receiver_address = '文三路1号', buyer_email = '', buyer_nick_hash = '' WHERE id = %s",
+            [order.pk],
+        )
+    # when the migrations' data steps run
+    editor = connection.schema_editor()  # only its connection is used: no DDL
+    state = MigrationLoader(connection).project_state(("customers", "0003_encrypt_personal_fields"))
+    CUSTOMERS_MIGRATION.encrypt_fields(state.apps, editor)
+    CUSTOMERS_MIGRATION.fill_search_columns(state.apps, editor)
+    state = MigrationLoader(connection).project_state(("orders", "0005_encrypt_personal_fields"))
+    ORDERS_MIGRATION.encrypt_fields(state.apps, editor)
+    ORDERS_MIGRATION.fill_buyer_nick_hash(state.apps, editor)
+    # then the columns hold tokens of the current key, and the search columns are filled
+    assert [
+        fernet_decrypt(KEY_A, raw("customers_customer", column)[0]) for column in ("name", "phone", "email")
+    ] == [
+        "张三",
+        "13800131234",
+        "Z@example.com",
+    ]
+    order_columns = ("buyer_nick", "receiver_name", "receiver_phone", "receiver_address")
+    assert [fernet_decrypt(KEY_A, raw("orders_order", column)[0]) for column in order_columns] == [
+        "小明",
+        "李四",
+        "13900135678",
+        "文三路1号",
+    ]
+    assert raw("orders_order", "buyer_email") == [""]
+    assert Customer.objects.get(phone_last4="1234", email_hash=email_hash("z@example.com")) == customer
+    assert Order.objects.get(buyer_nick_hash=nick_hash("小明")) == order
+    # when reversed
+    CUSTOMERS_MIGRATION.decrypt_fields(state.apps, editor)
+    ORDERS_MIGRATION.decrypt_fields(state.apps, editor)
+    assert [raw("customers_customer", column)[0] for column in ("name", "phone", "email")] == [
+        "张三",
+        "13800131234",
+        "Z@example.com",
+    ]
+    assert [raw("orders_order", column)[0] for column in order_columns] == [
+        "小明",
+        "李四",
+        "13900135678",
+        "文三路1号",
+    ]
