@@ -22,6 +22,7 @@ from unfold.widgets import UnfoldAdminTextInputWidget, UnfoldBooleanSwitchWidget
 from shopops.core import audit
 from shopops.core import services as core_services
 from shopops.core.admin_lookups import DeclaredLookupsAdmin
+from shopops.core.crypto import EncryptedCharField
 from shopops.core.errors import DomainError
 from shopops.core.money import format_cny
 from shopops.core.pii import (
@@ -298,6 +299,13 @@ class ShopOpsModelAdmin(DeclaredLookupsAdmin):
     def get_list_display(self, request: HttpRequest) -> Any:
         names = super().get_list_display(request)
         return self._swap_pii(names) if self.hides_pii(request) else names
+
+    def get_sortable_by(self, request: HttpRequest) -> Any:
+        # an encrypted column holds random tokens: sorting by it would order nothing meaningful
+        encrypted = {
+            field.name for field in self.model._meta.concrete_fields if isinstance(field, EncryptedCharField)
+        }
+        return [name for name in super().get_sortable_by(request) if name not in encrypted]
 
     def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
         links = super().get_list_display_links(request, list_display)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from shopops.core.crypto import EncryptedCharField
 from shopops.core.pii import PIIKind
 
 
@@ -19,15 +20,25 @@ class Customer(models.Model):
     """A buyer (顾客) across shops: one person, found again by platform buyer id or phone hash.
 
     The phone number itself is personal data (masked by policy); `phone_hash` (see
-    `customers.services.phone_hash`) lets orders be matched and searched without reading it.
+    `customers.services.phone_hash`) lets orders be matched and searched without reading it. Name, phone and
+    e-mail are encrypted at rest (`core.crypto`): they cannot be filtered or ordered by in SQL.
     """
 
     PII_FIELDS = {"name": PIIKind.NAME, "phone": PIIKind.PHONE, "email": PIIKind.EMAIL}
 
-    name = models.CharField(_("姓名/昵称"), max_length=100, blank=True)
-    phone = models.CharField(_("手机号"), max_length=30, blank=True)
+    name = EncryptedCharField(_("姓名/昵称"), max_length=100, blank=True)
+    phone = EncryptedCharField(
+        _("手机号"),
+        max_length=30,
+        blank=True,
+        derived={"phone_last4": "shopops.customers.services.phone_last4"},
+    )
+    phone_last4 = models.CharField(_("手机号后四位"), max_length=4, blank=True, db_index=True)
     phone_hash = models.CharField(_("手机号摘要"), max_length=64, blank=True, db_index=True)
-    email = models.CharField(_("邮箱"), max_length=200, blank=True)
+    email = EncryptedCharField(
+        _("邮箱"), max_length=200, blank=True, derived={"email_hash": "shopops.customers.services.email_hash"}
+    )
+    email_hash = models.CharField(_("邮箱摘要"), max_length=64, blank=True, db_index=True)
     birthday = models.DateField(_("生日"), null=True, blank=True)
     is_blacklisted = models.BooleanField(_("黑名单"), default=False, db_index=True)
     blacklist_reason = models.CharField(_("拉黑原因"), max_length=200, blank=True)

@@ -49,7 +49,7 @@ def search_condition(text: str) -> Q:
     if len(digits) == MOBILE_DIGITS:
         condition |= Q(phone_hash=phone_hash(digits))
     elif len(digits) == LAST_DIGITS and digits == value:
-        condition |= Q(phone__endswith=digits)
+        condition |= Q(phone_last4=digits)  # the phone is encrypted at rest
     return condition
 
 

@@ -89,6 +89,19 @@ def phone_hash(phone: str | None) -> str:
     return keyed_hash(f"phone:{digits}") if digits else ""
 
 
+def email_hash(email: str | None) -> str:
+    """The keyed hash of an e-mail address (case-insensitive; the address itself is encrypted at rest), ''
+    when empty: customers are matched and searched by it."""
+    text = (email or "").strip().lower()
+    return keyed_hash(f"email:{text}") if text else ""
+
+
+def nick_hash(nick: str | None) -> str:
+    """The keyed hash of a buyer nick (exact search: the nick itself is encrypted at rest), '' when empty."""
+    text = (nick or "").strip()
+    return keyed_hash(f"nick:{text}") if text else ""
+
+
 def phone_last4(phone: str | None) -> str:
     """The last four digits people search by: of the number, or the extension of a privacy number."""
     text = (phone or "").strip()

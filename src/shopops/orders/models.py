@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from shopops.core.crypto import EncryptedCharField
 from shopops.core.permissions import ScopedQuerySet
 from shopops.core.pii import PIIKind, mask
 
@@ -127,17 +128,25 @@ class Order(models.Model):
         related_name="orders",
     )
     buyer_id = models.CharField(_("平台买家ID"), max_length=100, blank=True, db_index=True)
-    buyer_nick = models.CharField(_("买家昵称"), max_length=100, blank=True)
-    buyer_email = models.CharField(_("买家邮箱"), max_length=200, blank=True)
+    buyer_nick = EncryptedCharField(
+        _("买家昵称"),
+        max_length=100,
+        blank=True,
+        derived={"buyer_nick_hash": "shopops.customers.services.nick_hash"},
+    )
+    buyer_nick_hash = models.CharField(
+        _("买家昵称摘要"), max_length=64, blank=True, db_index=True, help_text=_("按买家昵称精确查找用")
+    )
+    buyer_email = EncryptedCharField(_("买家邮箱"), max_length=200, blank=True)
 
-    receiver_name = models.CharField(_("收货人"), max_length=100, blank=True)
-    receiver_phone = models.CharField(_("收货人电话"), max_length=40, blank=True)
+    receiver_name = EncryptedCharField(_("收货人"), max_length=100, blank=True)
+    receiver_phone = EncryptedCharField(_("收货人电话"), max_length=40, blank=True)
     receiver_phone_hash = models.CharField(_("电话摘要"), max_length=64, blank=True, db_index=True)
     receiver_phone_last4 = models.CharField(_("电话后四位"), max_length=4, blank=True, db_index=True)
     receiver_province = models.CharField(_("省"), max_length=30, blank=True)
     receiver_city = models.CharField(_("市"), max_length=30, blank=True)
     receiver_district = models.CharField(_("区县"), max_length=30, blank=True)
-    receiver_address = models.CharField(_("收货地址"), max_length=300, blank=True, help_text=_("详细地址"))
+    receiver_address = EncryptedCharField(_("收货地址"), max_length=300, blank=True, help_text=_("详细地址"))
     receiver_postcode = models.CharField(_("邮编"), max_length=10, blank=True)
     receiver_country = models.CharField(_("国家/地区"), max_length=40, blank=True)
     receiver_hash = models.CharField(

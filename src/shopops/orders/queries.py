@@ -36,7 +36,7 @@ from shopops.core.permissions import shop_ids_for
 from shopops.core.pii import can_view_pii, masked_dict
 from shopops.core.ratelimit import spend_phone_search
 from shopops.core.scope import get_in_scope, out_of_scope
-from shopops.customers.services import phone_hash, platform_buyer_id
+from shopops.customers.services import nick_hash, phone_hash, platform_buyer_id
 from shopops.orders.models import (
     FINAL_STATUSES,
     ORDER_TRANSITIONS,
@@ -363,8 +363,13 @@ def phone_condition(text: str) -> Q:
     masked number (its last four digits, and the first three as the number is written)."""
     masked = masked_mobile(text)
     if masked is not None:
-        head = rf"^(\+?(00)?86[ -]?)?{masked['head']}"
-        return Q(receiver_phone_last4=masked["tail"], receiver_phone__regex=head)
+        # the phone is encrypted at rest: the last four digits narrow in SQL (indexed), the head is checked
+        # on the decrypted candidates
+        head = re.compile(rf"^(\+?(00)?86[ -]?)?{masked['head']}")
+        candidates = Order.objects.filter(receiver_phone_last4=masked["tail"]).values_list(
+            "pk", "receiver_phone"
+        )
+        return Q(pk__in=[pk for pk, phone in candidates.iterator(chunk_size=2000) if head.match(phone or "")])
     digits = phone_digits(text)
     if len(digits) == MOBILE_DIGITS:
         return Q(receiver_phone_hash=phone_hash(digits))
@@ -385,7 +390,9 @@ def sku_condition(text: str) -> Q:
 def text_condition(text: str) -> Q:
     value = text.strip()
     buyer = Q(buyer_id=value) | Q(buyer_id=platform_buyer_id(value))  # e-mail/phone ids are stored hashed
-    return Q(external_id=value) | buyer | Q(buyer_nick=value) | Q(tracking_number=value)
+    # the nick is encrypted at rest: found by its keyed hash, exactly
+    nick = Q(buyer_nick_hash=nick_hash(value))
+    return Q(external_id=value) | buyer | nick | Q(tracking_number=value)
 
 
 def _date_conditions(search: OrderSearch) -> Q:

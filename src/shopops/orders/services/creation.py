@@ -26,7 +26,14 @@ from shopops.channels.models import Shop
 from shopops.channels.services import ShopSettings
 from shopops.core.errors import InvalidInput, required_text
 from shopops.core.money import CENT, MONEY_LIMIT, split_pro_rata, to_money
-from shopops.customers.services import keyed_hash, normalize_phone, phone_hash, phone_last4, platform_buyer_id
+from shopops.customers.services import (
+    keyed_hash,
+    nick_hash,
+    normalize_phone,
+    phone_hash,
+    phone_last4,
+    platform_buyer_id,
+)
 from shopops.orders.models import OrderStatus, OrderType
 from shopops.orders.services.common import aware
 from shopops.orders.services.inputs import LineInput, OrderInput
@@ -314,6 +321,7 @@ def prepare_order(
         "is_test": data.is_test,
         "buyer_id": platform_buyer_id(data.buyer_id),  # an e-mail or phone as buyer id: its keyed hash
         "buyer_nick": data.buyer_nick[:100],
+        "buyer_nick_hash": nick_hash(data.buyer_nick[:100]),
         "buyer_email": data.buyer_email[:200],
         "receiver_name": data.receiver_name[:100],
         "receiver_phone": data.receiver_phone[:40],
