@@ -239,7 +239,7 @@ def test_admin_list_does_not_sort_by_encrypted_columns(db, keys_a, make_user):
     assert "?o=3" not in page
 
 
-CUSTOMERS_MIGRATION = importlib.import_module("shopops.customers.migrations.0003_encrypt_personal_fields")
+CUSTOMERS_MIGRATION = importlib.import_module("shopops.customers.migrations.0004_encrypt_personal_fields")
 ORDERS_MIGRATION = importlib.import_module("shopops.orders.migrations.0005_encrypt_personal_fields")
 
 
@@ -260,7 +260,7 @@ def test_the_migrations_encrypt_clear_rows_fill_the_search_columns_and_reverse(d
         )
     # when the migrations' data steps run
     editor = connection.schema_editor()  # only its connection is used: no DDL
-    state = MigrationLoader(connection).project_state(("customers", "0003_encrypt_personal_fields"))
+    state = MigrationLoader(connection).project_state(("customers", "0004_encrypt_personal_fields"))
     CUSTOMERS_MIGRATION.encrypt_fields(state.apps, editor)
     CUSTOMERS_MIGRATION.fill_search_columns(state.apps, editor)
     state = MigrationLoader(connection).project_state(("orders", "0005_encrypt_personal_fields"))

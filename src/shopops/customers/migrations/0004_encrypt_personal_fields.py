@@ -29,7 +29,7 @@ def fill_search_columns(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0002_birthday'),
+        ('customers', '0003_profiles'),
     ]
 
     operations = [
