@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
 from django.db.models import Count
-from django.db.models.functions import Lower
 
 from shopops.customers.models import Customer, CustomerAccount
 
@@ -48,10 +47,11 @@ def pairs() -> Iterator[tuple[int, int, str, str]]:
         "same_phone",
         "手机号摘要相同",
     )
-    emails = live.exclude(email="").annotate(address=Lower("email"))
-    shared_emails = emails.values("address").annotate(n=Count("pk")).filter(n__gt=1).values("address")
+    # the e-mail is encrypted at rest: profiles are grouped by its keyed hash (of the lower-cased address)
+    emails = live.exclude(email_hash="")
+    shared_emails = emails.values("email_hash").annotate(n=Count("pk")).filter(n__gt=1).values("email_hash")
     yield from _pairs_of(
-        _grouped(emails.filter(address__in=shared_emails).values_list("address", "pk")),
+        _grouped(emails.filter(email_hash__in=shared_emails).values_list("email_hash", "pk")),
         "same_email",
         "邮箱相同",
     )

@@ -80,7 +80,19 @@ def anonymise(customer: Customer) -> int:
             locked.phone_hash = ""
             locked.email = ""
             locked.birthday = None
-            locked.save(update_fields=["name", "phone", "phone_hash", "email", "birthday", "updated_at"])
+            # phone_last4 and email_hash are derived by the encrypted fields on save (blank for blank values)
+            locked.save(
+                update_fields=[
+                    "name",
+                    "phone",
+                    "phone_hash",
+                    "phone_last4",
+                    "email",
+                    "email_hash",
+                    "birthday",
+                    "updated_at",
+                ]
+            )
             changed += 1
         for account in CustomerAccount.objects.filter(customer=locked).exclude(
             buyer_id__startswith=ANONYMOUS_TOKEN_PREFIX
@@ -90,6 +102,9 @@ def anonymise(customer: Customer) -> int:
             changed += 1
     customer.refresh_from_db()
     return changed
+
+
+DERIVED = {"phone": ("phone_hash", "phone_last4"), "email": ("email_hash",)}
 
 
 def correct(*, actor: Any, customer: Customer, changes: dict[str, Any], reason: str = "") -> list[str]:
@@ -119,10 +134,10 @@ def correct(*, actor: Any, customer: Customer, changes: dict[str, Any], reason: 
             return []
         for name in changed:
             setattr(locked, name, values[name])
-        update = [*changed, "updated_at"]
         if "phone" in changed:
             locked.phone_hash = phone_hash(locked.phone)
-            update.append("phone_hash")
+        # the searchable companions follow their field (phone_last4 and email_hash derived on save)
+        update = [*changed, *(extra for name in changed for extra in DERIVED.get(name, ())), "updated_at"]
         locked.save(update_fields=update)
         audit.record(
             actor=actor,

@@ -18,6 +18,7 @@ DELETED_NAME = "已删除"
 # personal fields of an order and what they become; the province and city stay (regional figures)
 ANONYMOUS_VALUES: dict[str, str] = {
     "buyer_nick": "",
+    "buyer_nick_hash": "",
     "buyer_email": "",
     "receiver_name": DELETED_NAME,
     "receiver_phone": "",
