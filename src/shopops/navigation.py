@@ -145,10 +145,8 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
                 "admin:customers_mergesuggestion_changelist",
                 "customers.view_mergesuggestion",
             ),
-            # customers items (h1) above this line
             (_("人群"), "groups_3", "admin:segments_segment_changelist", "segments.view_segment"),
             (_("客户标签"), "sell", "admin:segments_tag_changelist", "segments.view_tag"),
-            # segments items (h2) above this line
             (
                 _("会员账户"),
                 "loyalty",
@@ -168,20 +166,17 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
                 "loyalty.view_memberlevel",
             ),
             (_("积分规则"), "rule", "admin:loyalty_pointsprogram_changelist", "loyalty.view_pointsprogram"),
-            # loyalty items (h3) above this line
             (_("营销授权"), "verified_user", "admin:care_consentevent_changelist", "care.view_consentevent"),
             (_("消息模板"), "article", "admin:care_messagetemplate_changelist", "care.view_messagetemplate"),
             (_("发送任务"), "send", "admin:care_send_changelist", "care.view_send"),
             (_("关怀消息"), "sms", "admin:care_message_changelist", "care.view_message"),
             (_("自动旅程"), "route", "admin:care_journey_changelist", "care.view_journey"),
-            # care items (h4) above this line
             (
                 _("个人信息请求"),
                 "privacy_tip",
                 "admin:privacy_personaldatarequest_changelist",
                 "privacy.view_personaldatarequest",
             ),
-            # privacy items (h5) above this line
         ],
     ),
     (
@@ -292,7 +287,6 @@ AREAS: list[tuple[Any, list[tuple[Any, str, str, str | tuple[str, ...]]]]] = [
             ),
             (_("审计记录"), "policy", "admin:core_auditentry_changelist", "core.view_auditentry"),
             (_("备份与恢复"), "backup", "admin:core_restoredrill_changelist", "core.manage_backup"),
-            # system items (h6 encryption, h7 backup) above this line
             (
                 _("登录失败记录"),
                 "lock_person",

@@ -15,6 +15,7 @@ from shopops.aftersales.models import AfterSaleCase, CaseKind
 from shopops.aftersales.tests.factories import apply
 from shopops.analytics import pipeline
 from shopops.analytics.metrics import compute
+from shopops.core.crypto import decrypt
 from shopops.core.errors import Conflict, InvalidInput, NotFound
 from shopops.core.models import AuditEntry
 from shopops.customers.models import Customer, CustomerAccount
@@ -96,10 +97,11 @@ def test_deletion_anonymises_the_person_and_keeps_every_transaction_figure():
     assert done.requester_contact == ""
     # and the personal values are gone from the database rows themselves
     customer_row = raw_rows(
-        "SELECT name, phone, phone_hash, email, birthday FROM customers_customer WHERE id = %s",
+        "SELECT name, phone, phone_hash, phone_last4, email, email_hash, birthday "
+        "FROM customers_customer WHERE id = %s",
         [person.customer.pk],
     )
-    assert customer_row == [("", "", "", "", None)]
+    assert customer_row == [("", "", "", "", "", "", None)]
     buyer_ids = [
         row[0]
         for row in raw_rows(
@@ -110,15 +112,18 @@ def test_deletion_anonymises_the_person_and_keeps_every_transaction_figure():
     assert buyer_ids[0].startswith("anon-")
     assert "zhang" not in buyer_ids[0]
     order_rows = raw_rows(
-        "SELECT buyer_id, buyer_nick, buyer_email, receiver_name, receiver_phone, receiver_phone_hash, "
-        "receiver_phone_last4, receiver_province, receiver_city, receiver_district, receiver_address, "
-        "receiver_postcode, receiver_hash, buyer_message FROM orders_order WHERE customer_id = %s",
+        "SELECT buyer_id, buyer_nick, buyer_nick_hash, buyer_email, receiver_name, receiver_phone, "
+        "receiver_phone_hash, receiver_phone_last4, receiver_province, receiver_city, receiver_district, "
+        "receiver_address, receiver_postcode, receiver_hash, buyer_message FROM orders_order "
+        "WHERE customer_id = %s",
         [person.customer.pk],
     )
     assert len(order_rows) == 3
     for row in order_rows:
         assert str(row[0]).startswith("anon-")
-        assert row[1:] == ("", "", "已删除", "", "", "", "浙江省", "杭州市", "", "", "", "", "")
+        # the receiver name is encrypted at rest: the column holds a token, which decrypts to 已删除
+        assert decrypt(str(row[4])) == "已删除"
+        assert row[1:4] + row[5:] == ("", "", "", "", "", "", "浙江省", "杭州市", "", "", "", "", "")
     case_row = raw_rows(
         "SELECT description, decision_note FROM aftersales_aftersalecase WHERE id = %s", [person.case.pk]
     )
@@ -226,7 +231,7 @@ def test_export_holds_each_apps_section_in_json_and_xlsx():
     bundle = zipfile.ZipFile(io.BytesIO(content))
     assert sorted(bundle.namelist()) == ["personal-data.json", "personal-data.xlsx"]
     sections = json.loads(bundle.read("personal-data.json"))
-    assert list(sections)[:2] == ["客户", "平台买家账号"]
+    assert list(sections)[:2] == ["客户", "平台身份"]
     assert {"订单", "订单明细", "售后单", "发货单", "物流轨迹"} <= set(sections)
     assert sections["客户"] == [
         {
