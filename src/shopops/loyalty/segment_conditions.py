@@ -34,7 +34,7 @@ def _level_q(operator: str, value: Any) -> Q:
     condition = Q(member_account__level_id__in=ids)
     if base in ids:
         condition |= Q(member_account__isnull=True)
-    return ~condition if operator == "not_in" else condition
+    return ~condition if operator in ("ne", "not_in") else condition
 
 
 def conditions() -> list[dict[str, Any]]:
@@ -44,15 +44,16 @@ def conditions() -> list[dict[str, Any]]:
             "label": _("积分余额"),
             "kind": "number",
             "operators": list(NUMBER_OPERATORS),
-            "choices": None,
+            "choices": [],
+            "integer": True,
             "q": _balance_q,
         },
         {
             "key": "member_level",
             "label": _("会员等级"),
             "kind": "choice",
-            "operators": ["in", "not_in"],
-            "choices": [(level.pk, level.name) for level in MemberLevel.objects.order_by("rank")],
+            "operators": ["eq", "ne"],
+            "choices": [(str(level.pk), level.name) for level in MemberLevel.objects.order_by("rank")],
             "q": _level_q,
         },
     ]
