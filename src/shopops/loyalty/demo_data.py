@@ -74,6 +74,11 @@ def load(*, seed: int, days: int, stdout: TextIO) -> dict[str, int]:
     }
 
 
+def finish() -> None:
+    """Points for the demo orders later apps added (idempotent: one earning per order)."""
+    services.sync_orders(actor=DEMO_ACTOR, full=True)
+
+
 def reset() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         table = connection.ops.quote_name(PointsEntry._meta.db_table)

@@ -80,6 +80,12 @@ def load(*, seed: int, days: int, stdout: TextIO) -> dict[str, int]:
     }
 
 
+def finish() -> None:
+    """Metrics, tags and segments over every demo order, including those later apps added."""
+    if Segment.objects.exists():
+        services.refresh_all(actor=DEMO_ACTOR)
+
+
 def reset() -> None:
     SegmentEvent.objects.all().delete()
     SegmentMember.objects.all().delete()

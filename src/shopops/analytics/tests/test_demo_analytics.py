@@ -73,3 +73,34 @@ def test_demo_traffic_matches_the_orders_and_the_dashboard_numbers_are_ready(dem
         (a.spend for a in AdSpend.objects.all() if start <= a.day <= today), Decimal("0.00")
     )
     assert totals["reported_visitors"] > 0
+
+
+def test_customer_figures_count_the_orders_the_analytics_demo_added(demo: Path) -> None:
+    # given the whole demo, whose web-shop history orders are added after customers' figures were first made
+    from collections import Counter
+
+    from shopops.loyalty.models import EntryKind, PointsEntry, PointsProgram
+    from shopops.loyalty.services import EARNING_STATUSES
+    from shopops.segments.models import CustomerMetrics
+
+    paid = Counter(
+        Order.objects.filter(customer__isnull=False, is_test=False, paid_at__isnull=False).values_list(
+            "customer_id", flat=True
+        )
+    )
+    # then each customer's metrics count every paid order (plain count over the order rows)
+    metrics = dict(CustomerMetrics.objects.values_list("customer_id", "paid_order_count"))
+    assert paid
+    assert {customer: metrics.get(customer, 0) for customer in paid} == dict(paid)
+    # and every order the program's rule rewards (by its status, for a customer, paid more than 0) earned
+    program = PointsProgram.objects.get()
+    rewarded = set(
+        Order.objects.filter(
+            customer__isnull=False,
+            paid_amount__gt=0,
+            status__in=EARNING_STATUSES[program.earn_on],
+        ).values_list("pk", flat=True)
+    )
+    earned = set(PointsEntry.objects.filter(kind=EntryKind.EARN).values_list("order_id", flat=True))
+    assert rewarded
+    assert rewarded <= earned

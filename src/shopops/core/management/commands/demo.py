@@ -21,6 +21,8 @@ from shopops.core.context import origin
 #   load(*, seed: int, days: int, stdout) -> dict[str, int]   (counts; {} when it added nothing)
 #   reset() -> None                                           (optional: delete what load made)
 #   is_empty() -> bool                                        (optional: whether the app holds no data yet)
+#   finish() -> None                                          (optional: after every app has loaded, e.g.
+#                                                              recompute figures over orders added later)
 # The loaders run in INSTALLED_APPS order (lower layers first), resets in the reverse order.
 DEMO_MODULE = "demo_data"
 
@@ -70,6 +72,11 @@ def run_demo(*, seed: int, days: int, reset: bool, stdout: TextIO) -> dict[str, 
                 step.reset()
         for step in steps:
             counts.update(step.load(seed=seed, days=days, stdout=stdout))
+        # a later app may add orders (the 数据中心's web-shop history): figures over orders are redone last
+        for step in steps:
+            finish = getattr(step.module, "finish", None)
+            if callable(finish):
+                finish()
     return counts
 
 
