@@ -67,6 +67,10 @@ def test_demo_pipeline_loads_each_app_in_installed_apps_order_and_resets_in_reve
         "orders",
         "fulfillment",
         "aftersales",
+        "loyalty",
+        "segments",
+        "care",
+        "privacy",
         "analytics",
     ]
 
