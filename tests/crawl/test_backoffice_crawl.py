@@ -58,6 +58,8 @@ class Page(HTMLParser):
         self.links: list[str] = []
         self.text: list[str] = []
         self.skip = 0
+        self.open_links = 0
+        self.nested_links = 0  # an <a> inside an <a>: browsers split it, the outer link shows nothing
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style", "template", "textarea", "code", "pre"):
@@ -65,8 +67,13 @@ class Page(HTMLParser):
         href = dict(attrs).get("href")
         if tag == "a" and href:
             self.links.append(href)
+        if tag == "a":
+            self.nested_links += bool(self.open_links)
+            self.open_links += 1
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self.open_links:
+            self.open_links -= 1
         if tag in ("script", "style", "template", "textarea", "code", "pre") and self.skip:
             self.skip -= 1
 
@@ -115,6 +122,8 @@ class Crawler:
         english = next((line for line in page.text if line in ENGLISH), None)
         if english:
             self.note("English on a Chinese page", f"{target}: {english!r}")
+        if page.nested_links:
+            self.note("link inside a link", target)
         match = REPR.search("\n".join(page.text))
         if match:
             self.note("code shown", f"{target}: {html.unescape(match.group(0))[:40]!r}")

@@ -54,6 +54,9 @@ class OrderIssueAdmin(ReadOnlyAdmin):
         ("order__shop", RelatedDropdownFilter),
     )
     list_filter_submit = True
+    # the order number is the link (to the order workspace, where issues are settled in place); a row link of
+    # the admin's own around it would nest one <a> in another
+    list_display_links = None
     list_select_related = ("order", "order__shop", "resolved_by")
     search_fields = ("order__external_id",)
     actions = ["resolve_selected", "ignore_selected", "mark_invalid_selected"]
