@@ -58,23 +58,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid.startswith("tests/browser/"):
             item.add_marker(pytest.mark.browser)
-    if hasattr(config, "workerinput"):
-        items[:] = heaviest_modules_first(items)
-
-
-def heaviest_modules_first(items: list[pytest.Item]) -> list[pytest.Item]:
-    """Under xdist, the modules with slow or browser tests (tens of seconds each) go to the front.
-
-    `--dist loadgroup` hands out the xdist groups first (the largest first), then single tests in collection
-    order; a fuzz test, a crawl or a browser flow collected last (tests/ comes after src/) would then run
-    alone at the end while the other worker idles. Whole modules move, so module fixtures stay together.
-    """
-    heavy_modules = {
-        item.nodeid.split("::")[0]
-        for item in items
-        if item.get_closest_marker("slow") or item.get_closest_marker("browser")
-    }
-    return sorted(items, key=lambda item: item.nodeid.split("::")[0] not in heavy_modules)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

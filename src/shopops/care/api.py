@@ -37,7 +37,9 @@ def _items(request: HttpRequest) -> list[dict[str, Any]]:
 def receive_sms_replies(request: HttpRequest, token: str) -> dict[str, Any]:
     """SMS up-messages pushed by the provider (Aliyun SmsUp: a list of {phone_number, content};
     Tencent reply callback: {mobile, text}); "T"/"TD"/"退订" withdraws SMS marketing consent at once.
-    The callback URL carries `token` = CARE_SMS_CALLBACK_TOKEN."""
+    The callback URL carries `token` = CARE_SMS_CALLBACK_TOKEN.
+
+    Permission: none (the provider calls it; the token in the URL is checked, a wrong one answers 403)"""
     _verify(token)
     for row in _items(request):
         phone = str(row.get("phone_number") or row.get("mobile") or "")
@@ -48,7 +50,9 @@ def receive_sms_replies(request: HttpRequest, token: str) -> dict[str, Any]:
 
 @router.post("/care/sms/reports", auth=None, response={200: dict[str, Any]})
 def receive_sms_reports(request: HttpRequest, token: str) -> dict[str, Any]:
-    """Delivery reports (Aliyun SmsReport: biz_id + success; Tencent: sid + report_status)."""
+    """Delivery reports (Aliyun SmsReport: biz_id + success; Tencent: sid + report_status).
+
+    Permission: none (the provider calls it; the token in the URL is checked, a wrong one answers 403)"""
     _verify(token)
     for row in _items(request):
         message_id = str(row.get("biz_id") or row.get("sid") or "")

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models.fields.files import FieldFile
 
 from shopops.core.context import current_origin
+from shopops.core.crypto import EncryptedCharField
 from shopops.core.models import AuditEntry
 from shopops.core.pii import mask, pii_fields
 
@@ -90,12 +91,21 @@ def shop_of(instance: models.Model | None) -> int | None:
 CHANGED_MARK = "（已修改）"
 
 
+@functools.cache
+def encrypted_personal_fields(model: Any) -> dict[str, Any]:
+    """The model's personal fields (`PII_FIELDS`) that are encrypted at rest, by attribute name."""
+    encrypted = {
+        field.attname for field in model._meta.concrete_fields if isinstance(field, EncryptedCharField)
+    }
+    return {name: kind for name, kind in pii_fields(model).items() if name in encrypted}
+
+
 def without_personal_values(model: Any, changes: dict[str, Any]) -> dict[str, Any]:
-    """`changes` with the model's personal fields masked: the audit log is kept for years, is append-only
-    and is read by auditors, so it never holds a phone, a name or an address in clear (an erasure could not
-    reach it, and field encryption would be undone by a plain copy). A change the mask hides (张三 → 张四)
-    keeps its entry, marked as changed."""
-    kinds = pii_fields(model) if model is not None else {}
+    """`changes` with the model's encrypted personal fields masked (a buyer's name, phone, address): the
+    audit log is append-only and kept for years, so a clear copy there would undo the encryption at rest and
+    could not be reached by an erasure. Other personal fields (a shop's or supplier's contact) are kept and
+    masked when shown, as before. A change the mask hides (张三 → 张四) keeps its entry, marked as changed."""
+    kinds = encrypted_personal_fields(model) if model is not None else {}
     if not kinds:
         return changes
     masked: dict[str, Any] = {}
