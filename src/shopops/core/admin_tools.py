@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action
@@ -477,3 +480,8 @@ class ReadOnlyAdmin(ShopOpsModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def local_time(value: dt.datetime | None, empty: str = "-") -> str:
+    """A moment as the reader's local time (the active time zone, Asia/Shanghai by default), to the minute."""
+    return date_format(timezone.localtime(value), "Y-m-d H:i") if value else empty

@@ -10,7 +10,6 @@ them). Every POST checks scope (404) and permission (403) and reports a service'
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django import forms
@@ -20,7 +19,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -29,7 +27,7 @@ from unfold.decorators import action
 from unfold.widgets import UnfoldAdminTextInputWidget
 
 from shopops.core.admin_imports import ImportJobAdminMixin, import_action
-from shopops.core.admin_tools import ReadOnlyAdmin, RevealPersonalDataMixin, action_page, money
+from shopops.core.admin_tools import ReadOnlyAdmin, RevealPersonalDataMixin, action_page, local_time, money
 from shopops.core.errors import DomainError
 from shopops.core.extensions import modules
 from shopops.core.panels import Panel
@@ -46,10 +44,6 @@ PROFILE_MODULE = "customer_profile"
 PROFILE_TEMPLATE = "admin/customers/customer/profile.html"
 PHONE_SEARCH_SPENT = "_shopops_phone_search_spent"
 PHONE_SEARCH_REFUSED = "_shopops_phone_search_refused"
-
-
-def local_time(value: dt.datetime | None) -> str:
-    return date_format(timezone.localtime(value), "Y-m-d H:i") if value else "-"
 
 
 class CustomerAccountInline(TabularInline):

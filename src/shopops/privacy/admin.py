@@ -17,7 +17,6 @@ from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
@@ -30,7 +29,7 @@ from unfold.widgets import (
 )
 
 from shopops.core import audit
-from shopops.core.admin_tools import ReasonForm, ShopOpsModelAdmin, action_page
+from shopops.core.admin_tools import ReasonForm, ShopOpsModelAdmin, action_page, local_time
 from shopops.core.errors import DomainError, NotFound
 from shopops.core.pii import can_view_pii, mask
 from shopops.customers.queries import visible_customers
@@ -74,10 +73,6 @@ COMPLETE_DESCRIPTIONS = {
         "此操作不可撤销。"
     ),
 }
-
-
-def local_time(value: dt.datetime | None) -> str:
-    return date_format(timezone.localtime(value), "Y-m-d H:i") if value else "-"
 
 
 def result_text(request_row: PersonalDataRequest) -> Any:

@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
+from shopops.core.admin_tools import local_time
 from shopops.core.panels import Panel
 from shopops.customers.models import Customer
-from shopops.privacy.admin import local_time
 from shopops.privacy.models import OPEN_REQUEST_STATUSES, Erasure, ErasureReason, PersonalDataRequest
 
 VIEW_PERMISSION = "privacy.view_personaldatarequest"

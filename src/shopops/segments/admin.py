@@ -14,14 +14,12 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from shopops.core.admin_tools import ShopOpsModelAdmin
+from shopops.core.admin_tools import ShopOpsModelAdmin, local_time
 from shopops.core.errors import DomainError
 from shopops.core.money import format_cny
 from shopops.core.pii import shown
@@ -30,10 +28,6 @@ from shopops.segments.models import Segment, Tag
 
 MEMBERS_PER_PAGE = 50
 HISTORY_ROWS = 50
-
-
-def local_time(value: dt.datetime | None) -> str:
-    return date_format(timezone.localtime(value), "Y-m-d H:i") if value else "—"
 
 
 @admin.register(Tag)
@@ -158,7 +152,7 @@ class SegmentAdmin(ShopOpsModelAdmin):
 
     @admin.display(description=gettext_lazy("最近刷新"), ordering="refreshed_at")
     def refreshed(self, segment: Segment) -> str:
-        return local_time(segment.refreshed_at)
+        return local_time_or_dash(segment.refreshed_at)
 
     def get_urls(self) -> list[Any]:
         wrap = self.admin_site.admin_view
@@ -270,8 +264,8 @@ class SegmentAdmin(ShopOpsModelAdmin):
                     else "—",
                     "net_spend": format_cny(metrics.net_spend) if metrics else "—",
                     "orders": metrics.paid_order_count if metrics else 0,
-                    "last_paid": local_time(metrics.last_paid_at) if metrics else "—",
-                    "entered": local_time(member.entered_at),
+                    "last_paid": local_time_or_dash(metrics.last_paid_at) if metrics else "—",
+                    "entered": local_time_or_dash(member.entered_at),
                 }
             )
         history = [
@@ -279,7 +273,7 @@ class SegmentAdmin(ShopOpsModelAdmin):
                 "name": shown(user, event.customer, "name") or _("（未填写）"),
                 "kind": event.get_kind_display(),
                 "kind_value": event.kind,
-                "at": local_time(event.at),
+                "at": local_time_or_dash(event.at),
             }
             for event in queries.events_for(user, segment)[:HISTORY_ROWS]
         ]
@@ -323,3 +317,7 @@ class SegmentAdmin(ShopOpsModelAdmin):
                 % {"members": result.members, "entered": result.entered, "left": result.left},
             )
         return HttpResponseRedirect(reverse("admin:segments_segment_change", args=[segment.pk]))
+
+
+def local_time_or_dash(value: dt.datetime | None) -> str:
+    return local_time(value, empty="—")
